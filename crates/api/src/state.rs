@@ -1,0 +1,28 @@
+//! Shared server state handed to every handler.
+
+use crate::ratelimit::RateLimiter;
+use std::sync::Arc;
+use tally_ingest::Ingestor;
+use tally_store::{ConfigStore, EventStore, Plan};
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Enables the operator API when set.
+    pub admin_token: Option<String>,
+    /// Plan of teams created without one.
+    pub default_plan: Plan,
+    /// Hourly API request limit of teams without their own, and of legacy (user) keys.
+    pub hourly_api_limit: i64,
+    /// Public base URL (for shared links).
+    pub base_url: String,
+}
+
+pub struct AppState {
+    pub config: Arc<dyn ConfigStore>,
+    pub events: Arc<dyn EventStore>,
+    pub ingestor: Arc<Ingestor>,
+    pub settings: Settings,
+    pub rate: RateLimiter,
+}
+
+pub type SharedState = Arc<AppState>;

@@ -1,0 +1,157 @@
+//! Stats API handlers: v2 `POST /api/v2/query` (the v1 endpoints translate into the same engine).
+
+use crate::auth;
+use crate::error::{ApiError, ApiResult};
+use crate::state::SharedState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::Value;
+use std::sync::Arc;
+use tally_query::context::{Goal, ImportInfo, Segment, SiteContext};
+use tally_query::engine::{Cell, DuckDb, Param, Runner};
+use tally_store::{EventStore, Site, SqlValue};
+
+/// Runs planner SQL on the event store.
+pub struct StoreRunner(pub Arc<dyn EventStore>);
+
+impl Runner for StoreRunner {
+    fn run(&self, sql: &str, params: &[Param]) -> Result<Vec<Vec<Cell>>, String> {
+        let params: Vec<SqlValue> = params
+            .iter()
+            .map(|p| match p {
+                Param::Text(s) => SqlValue::Text(s.clone()),
+                Param::Int(i) => SqlValue::Int(*i),
+                Param::Float(f) => SqlValue::Float(*f),
+                Param::Timestamp(t) => SqlValue::Timestamp(*t),
+                Param::Date(d) => SqlValue::Date(*d),
+            })
+            .collect();
+        let rows = self.0.query(sql, &params).map_err(|e| e.to_string())?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .map(|v| match v {
+                        SqlValue::Null => Cell::Null,
+                        SqlValue::Bool(b) => Cell::Int(b as i64),
+                        SqlValue::Int(i) => Cell::Int(i),
+                        SqlValue::UInt(u) => Cell::Int(u as i64),
+                        SqlValue::Float(f) => Cell::Float(f),
+                        SqlValue::Decimal(d) => Cell::Float(d.to_string().parse().unwrap_or(0.0)),
+                        SqlValue::Text(s) => Cell::Text(s),
+                        SqlValue::Date(d) => Cell::Text(d.to_string()),
+                        SqlValue::Timestamp(t) => Cell::Text(t.to_string()),
+                        SqlValue::TextList(l) => Cell::Text(l.join(",")),
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+/// What the query engine needs to know about a site.
+pub fn site_context(state: &SharedState, site: &Site) -> ApiResult<SiteContext> {
+    let team = state
+        .config
+        .team(site.team_id)?
+        .ok_or_else(|| ApiError::internal("site without team"))?;
+    let timezone: chrono_tz::Tz = site.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let goals = state
+        .config
+        .goals(site.id)?
+        .into_iter()
+        .map(|g| Goal {
+            id: g.id,
+            display_name: g.display_name,
+            event_name: g.event_name,
+            page_path: g.page_path,
+            scroll_threshold: g.scroll_threshold,
+            currency: g.currency,
+            custom_props: g.custom_props,
+        })
+        .collect();
+    let segments = state
+        .config
+        .segments(site.id)?
+        .into_iter()
+        .map(|s| Segment {
+            id: s.id,
+            name: s.name,
+            segment_data: s.segment_data,
+        })
+        .collect();
+    let imports: Vec<ImportInfo> = state
+        .config
+        .imports(site.id)?
+        .into_iter()
+        .filter(|i| i.status == "completed")
+        .map(|i| ImportInfo {
+            id: i.id,
+            start_date: i.start_date,
+            end_date: i.end_date,
+            has_scroll_depth: false,
+        })
+        .collect();
+    let first = state.events.query(
+        "SELECT min(timestamp) FROM events WHERE site_id = ? AND timestamp >= ?",
+        &[
+            SqlValue::Int(site.id),
+            SqlValue::Timestamp(site.native_stats_start_at),
+        ],
+    )?;
+    let native_start = match first.first().and_then(|r| r.first()) {
+        Some(SqlValue::Timestamp(t)) => {
+            use chrono::TimeZone;
+            Some(timezone.from_utc_datetime(t).date_naive())
+        }
+        _ => None,
+    };
+    let import_start = imports.iter().map(|i| i.start_date).min();
+    let stats_start_date = match (native_start, import_start) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    Ok(SiteContext {
+        domain: site.domain.clone(),
+        timezone,
+        goals,
+        segments,
+        props_available: team.plan.has("props"),
+        revenue_available: team.plan.has("revenue_goals"),
+        stats_start_date,
+        native_stats_start_at: site.native_stats_start_at,
+        legacy_time_on_page_cutoff: site.legacy_time_on_page_cutoff,
+        imports,
+    })
+}
+
+/// Parses, validates and runs a v2 query body for an authorized site.
+pub fn run_v2(state: &SharedState, site: &Site, body: &Value) -> ApiResult<Value> {
+    let ctx = site_context(state, site)?;
+    let query = tally_query::parse_query(body, &ctx, chrono::Utc::now())
+        .map_err(|e| ApiError::bad_request(e.message))?;
+    let runner = StoreRunner(state.events.clone());
+    tally_query::engine::execute(&query, site.id, &DuckDb, &runner).map_err(ApiError::internal)
+}
+
+pub async fn query_v2(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let site_id = json
+        .get("site_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let st = state.clone();
+    let result = tokio::task::spawn_blocking(move || -> ApiResult<Value> {
+        let (_caller, site) = auth::authorize_stats(&st, &headers, site_id.as_deref(), true)?;
+        run_v2(&st, &site, &json)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(result))
+}

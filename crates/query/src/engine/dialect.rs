@@ -1,0 +1,74 @@
+//! SQL dialects: the few fragments that differ between DuckDB (embedded) and ClickHouse (scale-out).
+//! Every value is a bound parameter (`?`); identifiers come from the planner's fixed allow-list.
+
+/// Database-specific SQL fragments.
+pub trait Dialect: Send + Sync {
+    /// `expr` matches the RE2 pattern bound as the next parameter (unanchored search).
+    fn regex_match(&self, expr: &str) -> String;
+    /// Value of custom property named by the next parameter, or NULL when absent.
+    fn prop_value(&self, keys: &str, values: &str) -> String;
+    /// Whether the props contain the key bound as the next parameter.
+    fn has_prop(&self, keys: &str) -> String;
+    /// Lower-cases a string expression.
+    fn lower(&self, expr: &str) -> String {
+        format!("lower({expr})")
+    }
+    /// Substring test: `expr` contains the next parameter.
+    fn contains(&self, expr: &str) -> String;
+    /// Adds `seconds_expr` seconds to a timestamp expression.
+    fn add_seconds(&self, ts: &str, seconds_expr: &str) -> String;
+    /// `YYYY-MM-DD HH:00:00` of a (local) timestamp.
+    fn format_hour(&self, ts: &str) -> String;
+    /// `YYYY-MM-DD` of a (local) timestamp.
+    fn format_day(&self, ts: &str) -> String;
+    /// Monday of the (local) timestamp's week, as a date expression.
+    fn week_start(&self, ts: &str) -> String;
+    /// First day of the (local) timestamp's month as `YYYY-MM-DD`.
+    fn format_month(&self, ts: &str) -> String;
+    /// Formats a date expression as `YYYY-MM-DD`.
+    fn format_date(&self, date: &str) -> String;
+    /// Casts the next parameter to a date.
+    fn date_param(&self) -> String;
+    /// Exact distinct count.
+    fn count_distinct(&self, expr: &str) -> String {
+        format!("count(DISTINCT {expr})")
+    }
+}
+
+pub struct DuckDb;
+
+impl Dialect for DuckDb {
+    fn regex_match(&self, expr: &str) -> String {
+        format!("regexp_matches({expr}, ?)")
+    }
+    fn prop_value(&self, keys: &str, values: &str) -> String {
+        format!("{values}[list_position({keys}, ?)]")
+    }
+    fn has_prop(&self, keys: &str) -> String {
+        format!("list_contains({keys}, ?)")
+    }
+    fn contains(&self, expr: &str) -> String {
+        format!("contains({expr}, ?)")
+    }
+    fn add_seconds(&self, ts: &str, seconds_expr: &str) -> String {
+        format!("({ts} + to_seconds(CAST({seconds_expr} AS BIGINT)))")
+    }
+    fn format_hour(&self, ts: &str) -> String {
+        format!("strftime({ts}, '%Y-%m-%d %H:00:00')")
+    }
+    fn format_day(&self, ts: &str) -> String {
+        format!("strftime({ts}, '%Y-%m-%d')")
+    }
+    fn week_start(&self, ts: &str) -> String {
+        format!("CAST(date_trunc('week', {ts}) AS DATE)")
+    }
+    fn format_month(&self, ts: &str) -> String {
+        format!("strftime(date_trunc('month', {ts}), '%Y-%m-%d')")
+    }
+    fn format_date(&self, date: &str) -> String {
+        format!("strftime({date}, '%Y-%m-%d')")
+    }
+    fn date_param(&self) -> String {
+        "CAST(? AS DATE)".into()
+    }
+}

@@ -1,0 +1,10 @@
+//! The query engine's back half: plan -> SQL through a [`Dialect`] -> rows -> response.
+
+pub mod dialect;
+pub mod money;
+pub mod run;
+pub mod sql;
+
+pub use dialect::{Dialect, DuckDb};
+pub use run::{execute, Cell, Runner};
+pub use sql::Param;

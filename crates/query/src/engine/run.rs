@@ -1,0 +1,839 @@
+//! Plans a validated query into SQL subqueries (events, sessions, special metrics, denominators), runs them
+//! through a [`Runner`], merges the rows by dimension values, computes derived metrics, orders, paginates
+//! and shapes Plausible's response.
+
+use super::dialect::Dialect;
+use super::sql::{Ctx, Frag, Param, Table};
+use crate::ast::{Dimension, Direction, Filter, Metric, OrderKey, Query, RevenueCurrencies};
+use crate::context::Goal;
+use chrono::{NaiveDateTime, Offset, TimeZone};
+use serde_json::{json, Map, Value};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+/// A value read back from the store.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Cell {
+    pub fn f64(&self) -> Option<f64> {
+        match self {
+            Cell::Int(i) => Some(*i as f64),
+            Cell::Float(f) => Some(*f),
+            Cell::Text(t) => t.parse().ok(),
+            Cell::Null => None,
+        }
+    }
+    fn json(&self) -> Value {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Int(i) => json!(i),
+            Cell::Float(f) => json!(f),
+            Cell::Text(t) => json!(t),
+        }
+    }
+}
+
+/// Executes SQL against the event store.
+pub trait Runner {
+    fn run(&self, sql: &str, params: &[Param]) -> Result<Vec<Vec<Cell>>, String>;
+}
+
+/// UTC instants at which the timezone's offset changes within [first, last], with the offsets.
+fn offsets(
+    tz: chrono_tz::Tz,
+    first: NaiveDateTime,
+    last: NaiveDateTime,
+) -> Vec<(NaiveDateTime, i64)> {
+    let off = |t: NaiveDateTime| tz.offset_from_utc_datetime(&t).fix().local_minus_utc() as i64;
+    let mut out = vec![(first, off(first))];
+    // Scan hourly (offset changes happen on hour or half-hour boundaries; refine by bisection).
+    let mut t = first;
+    let step = chrono::Duration::hours(1);
+    while t < last {
+        let next = (t + step).min(last);
+        if off(next) != off(t) {
+            let (mut lo, mut hi) = (t, next);
+            while (hi - lo).num_seconds() > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if off(mid) == off(lo) {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            out.push((hi, off(hi)));
+        }
+        t = next;
+    }
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Agg {
+    Visitors,
+    Visits,
+    Pageviews,
+    Events,
+    RevenueSum,
+    RevenueAvg,
+    Bounces,
+    BounceDen,
+    Duration,
+    SessionPageviews,
+}
+
+struct Planner<'a> {
+    ctx: Ctx<'a>,
+    q: &'a Query,
+    runner: &'a dyn Runner,
+}
+
+fn is_goal_filter(f: &Filter) -> bool {
+    matches!(
+        f,
+        Filter::Simple {
+            dim: Dimension::Goal,
+            ..
+        }
+    )
+}
+
+fn is_event_filter(f: &Filter) -> bool {
+    !matches!(f, Filter::HasDone(_) | Filter::HasNotDone(_))
+        && f.leaves()
+            .iter()
+            .any(|l| l.dimension().is_some_and(|d| d.is_event()))
+}
+
+type Key = Vec<Value>;
+
+impl<'a> Planner<'a> {
+    fn run_sql(&self, f: &Frag) -> Result<Vec<Vec<Cell>>, String> {
+        tracing::debug!(sql = %f.sql, "query");
+        self.runner.run(&f.sql, &f.params)
+    }
+
+    fn goal_list(&self) -> &'a [Goal] {
+        &self.q.goals.matching_toplevel_filters
+    }
+
+    /// One grouped aggregate query on a table. Returns (dimension cells, aggregate cells) per group.
+    fn aggregate(
+        &self,
+        table: Table,
+        dims: &[Dimension],
+        filters: &[Filter],
+        aggs: &[Agg],
+    ) -> Result<Vec<(Vec<Cell>, Vec<Cell>)>, String> {
+        let c = &self.ctx;
+        let goal_dim = dims.contains(&Dimension::Goal);
+        let mut select: Vec<Frag> = dims.iter().map(|d| c.dimension(d, table)).collect();
+        for a in aggs {
+            select.push(Frag::raw(match (a, table) {
+                (Agg::Visitors, _) => c.d.count_distinct("user_id"),
+                (Agg::Visits, Table::Events) => c.d.count_distinct("session_id"),
+                (Agg::Visits, Table::Sessions) => "count(*)".into(),
+                (Agg::Pageviews, _) => "count(*) FILTER (WHERE name = 'pageview')".into(),
+                (Agg::Events, _) => "count(*)".into(),
+                (Agg::RevenueSum, _) => "sum(revenue_reporting_amount)".into(),
+                (Agg::RevenueAvg, _) => "avg(revenue_reporting_amount)".into(),
+                (Agg::Bounces, _) => "sum(CASE WHEN is_bounce THEN 1 ELSE 0 END)".into(),
+                (Agg::BounceDen, _) => "count(*)".into(),
+                (Agg::Duration, _) => "sum(duration)".into(),
+                (Agg::SessionPageviews, _) => "sum(pageviews)".into(),
+            }));
+        }
+        // Bounce rate with a top-level page filter: only sessions that entered on a matching page count.
+        if table == Table::Sessions && aggs.contains(&Agg::Bounces) {
+            let page_filters: Vec<&Filter> = filters
+                .iter()
+                .filter(|f| {
+                    matches!(
+                        f,
+                        Filter::Simple {
+                            dim: Dimension::Page,
+                            ..
+                        }
+                    )
+                })
+                .collect();
+            if !page_filters.is_empty() {
+                let conds: Vec<Frag> = page_filters
+                    .iter()
+                    .map(|f| c.filter(&entry_page_filter(f), Table::Sessions))
+                    .collect();
+                let cond = Frag::join(conds, " AND ");
+                let bi = dims.len() + aggs.iter().position(|a| *a == Agg::Bounces).unwrap();
+                let mut b = Frag::raw("sum(CASE WHEN is_bounce AND ");
+                b.push(cond.clone());
+                b.push_str(" THEN 1 ELSE 0 END)");
+                select[bi] = b;
+                if let Some(di) = aggs.iter().position(|a| *a == Agg::BounceDen) {
+                    let mut d = Frag::raw("sum(CASE WHEN ");
+                    d.push(cond);
+                    d.push_str(" THEN 1 ELSE 0 END)");
+                    select[dims.len() + di] = d;
+                }
+            }
+        }
+        let mut sql = Frag::raw("SELECT ");
+        sql.push(Frag::join(select, ", "));
+        sql.push_str(match table {
+            Table::Events => " FROM events",
+            Table::Sessions => " FROM sessions_all",
+        });
+        if goal_dim {
+            sql.push(Frag::with(
+                ", (SELECT unnest(range(CAST(? AS BIGINT))) AS goal_idx) goals",
+                vec![Param::Int(self.goal_list().len() as i64)],
+            ));
+        }
+        sql.push_str(" WHERE ");
+        sql.push(match table {
+            Table::Events => c.events_range(),
+            Table::Sessions => c.sessions_range(),
+        });
+        if table == Table::Events && !goal_dim && !filters.iter().any(is_goal_filter) {
+            sql.push_str(" AND name <> 'engagement'");
+        }
+        if goal_dim {
+            let mut case = Frag::raw(" AND CASE goal_idx");
+            for (i, g) in self.goal_list().iter().enumerate() {
+                case.push(Frag::with(" WHEN ? THEN ", vec![Param::Int(i as i64)]));
+                case.push(c.goal_condition(g));
+            }
+            case.push_str(" ELSE FALSE END");
+            sql.push(case);
+        }
+        self.push_filters(&mut sql, table, filters);
+        if !dims.is_empty() {
+            sql.push_str(&format!(
+                " GROUP BY {}",
+                (1..=dims.len())
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let rows = self.run_sql(&sql)?;
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                let rest = r.split_off(dims.len().min(r.len()));
+                (r, rest)
+            })
+            .collect())
+    }
+
+    fn push_filters(&self, sql: &mut Frag, table: Table, filters: &[Filter]) {
+        let c = &self.ctx;
+        if table == Table::Sessions {
+            let (event_fs, other): (Vec<&Filter>, Vec<&Filter>) = filters
+                .iter()
+                .partition(|f| is_event_filter(f) && matches!(f, Filter::Simple { .. }));
+            if !event_fs.is_empty() {
+                sql.push_str(" AND ");
+                sql.push(c.events_membership_all(&event_fs));
+            }
+            for f in other {
+                sql.push_str(" AND ");
+                sql.push(c.filter(f, table));
+            }
+        } else {
+            for f in filters {
+                sql.push_str(" AND ");
+                sql.push(c.filter(f, table));
+            }
+        }
+    }
+
+    /// scroll_depth: per session the max scroll depth of its engagement events, averaged per group.
+    fn scroll_depth(
+        &self,
+        dims: &[Dimension],
+        filters: &[Filter],
+    ) -> Result<HashMap<Key, Option<f64>>, String> {
+        let c = &self.ctx;
+        let mut inner = Frag::raw("SELECT ");
+        let mut sel: Vec<Frag> = dims.iter().map(|d| c.dimension(d, Table::Events)).collect();
+        sel.push(Frag::raw("session_id"));
+        sel.push(Frag::raw("max(scroll_depth) AS sd"));
+        inner.push(Frag::join(sel, ", "));
+        inner.push_str(" FROM events WHERE ");
+        inner.push(c.events_range());
+        inner.push_str(" AND name = 'engagement' AND scroll_depth <= 100");
+        self.push_filters(&mut inner, Table::Events, filters);
+        inner.push_str(&format!(
+            " GROUP BY {}",
+            (1..=dims.len() + 1)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let cols: Vec<String> = (0..dims.len()).map(|i| format!("d{i}")).collect();
+        let mut outer = Frag::raw(format!(
+            "SELECT {}avg(sd) FROM (",
+            cols.iter().map(|c| format!("{c}, ")).collect::<String>()
+        ));
+        // Name the inner dimension columns so the outer query can group by them.
+        let mut aliased = inner;
+        aliased.sql = aliased.sql.replacen("SELECT ", "SELECT ", 1);
+        outer.push(aliased);
+        outer.push_str(&format!(
+            ") AS t({}session_id, sd)",
+            cols.iter().map(|c| format!("{c}, ")).collect::<String>()
+        ));
+        if !dims.is_empty() {
+            outer.push_str(&format!(" GROUP BY {}", cols.join(", ")));
+        }
+        let rows = self.run_sql(&outer)?;
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                let v = r.pop().and_then(|c| c.f64());
+                (self.key(dims, &r), v)
+            })
+            .collect())
+    }
+
+    /// time_on_page: engaged seconds / visits with engagement, per group.
+    fn time_on_page(
+        &self,
+        dims: &[Dimension],
+        filters: &[Filter],
+    ) -> Result<HashMap<Key, Option<f64>>, String> {
+        let c = &self.ctx;
+        let mut sql = Frag::raw("SELECT ");
+        let mut sel: Vec<Frag> = dims.iter().map(|d| c.dimension(d, Table::Events)).collect();
+        sel.push(Frag::raw("sum(engagement_time)"));
+        sel.push(Frag::raw(c.d.count_distinct("session_id")));
+        sql.push(Frag::join(sel, ", "));
+        sql.push_str(" FROM events WHERE ");
+        sql.push(c.events_range());
+        sql.push_str(" AND name = 'engagement'");
+        self.push_filters(&mut sql, Table::Events, filters);
+        if !dims.is_empty() {
+            sql.push_str(&format!(
+                " GROUP BY {}",
+                (1..=dims.len())
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let rows = self.run_sql(&sql)?;
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                let n = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
+                let total = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
+                let v = (n > 0.0).then(|| total / 1000.0 / n);
+                (self.key(dims, &r), v)
+            })
+            .collect())
+    }
+
+    /// Dimension cells -> response values (goal indices become display names).
+    fn key(&self, dims: &[Dimension], cells: &[Cell]) -> Key {
+        dims.iter()
+            .zip(cells)
+            .map(|(d, c)| match d {
+                Dimension::Goal => {
+                    let i = c.f64().unwrap_or(-1.0) as i64;
+                    self.goal_list()
+                        .get(i as usize)
+                        .map(|g| json!(g.display_name))
+                        .unwrap_or(Value::Null)
+                }
+                Dimension::City => json!(c.f64().unwrap_or(0.0) as i64),
+                _ => c.json(),
+            })
+            .collect()
+    }
+}
+
+/// A `event:page` filter rewritten onto the session's entry page.
+fn entry_page_filter(f: &Filter) -> Filter {
+    match f {
+        Filter::Simple {
+            op,
+            clauses,
+            case_sensitive,
+            modifiers,
+            ..
+        } => Filter::Simple {
+            op: *op,
+            dim: Dimension::EntryPage,
+            clauses: clauses.clone(),
+            case_sensitive: *case_sensitive,
+            modifiers: modifiers.clone(),
+        },
+        other => other.clone(),
+    }
+}
+
+fn round_to(v: f64, digits: i32) -> f64 {
+    let m = 10f64.powi(digits);
+    (v * m).round() / m
+}
+
+#[derive(Default, Clone)]
+struct Acc {
+    visitors: Option<f64>,
+    visits: Option<f64>,
+    pageviews: Option<f64>,
+    events: Option<f64>,
+    revenue_sum: Option<f64>,
+    revenue_avg: Option<f64>,
+    bounces: Option<f64>,
+    bounce_den: Option<f64>,
+    duration: Option<f64>,
+    session_pageviews: Option<f64>,
+    scroll_depth: Option<f64>,
+    time_on_page: Option<f64>,
+}
+
+impl Acc {
+    fn set(&mut self, a: Agg, v: Option<f64>) {
+        let slot = match a {
+            Agg::Visitors => &mut self.visitors,
+            Agg::Visits => &mut self.visits,
+            Agg::Pageviews => &mut self.pageviews,
+            Agg::Events => &mut self.events,
+            Agg::RevenueSum => &mut self.revenue_sum,
+            Agg::RevenueAvg => &mut self.revenue_avg,
+            Agg::Bounces => &mut self.bounces,
+            Agg::BounceDen => &mut self.bounce_den,
+            Agg::Duration => &mut self.duration,
+            Agg::SessionPageviews => &mut self.session_pageviews,
+        };
+        *slot = v;
+    }
+}
+
+/// Runs the query and returns Plausible's response body.
+pub fn execute(
+    q: &Query,
+    site_id: i64,
+    dialect: &dyn Dialect,
+    runner: &dyn Runner,
+) -> Result<Value, String> {
+    let first = q.date_range.first_utc().max(q.native_stats_start_at);
+    let last = q.date_range.last_utc();
+    let ctx = Ctx {
+        d: dialect,
+        q,
+        site_id,
+        first,
+        last,
+        offsets: offsets(q.timezone, first.min(last), last.max(first)),
+    };
+    let p = Planner { ctx, q, runner };
+    let dims = q.dimensions.clone();
+    let has_goal_dim = dims.contains(&Dimension::Goal);
+
+    let wants = |m: Metric| q.metrics.contains(&m);
+    let derived = wants(Metric::Percentage)
+        || wants(Metric::ConversionRate)
+        || wants(Metric::GroupConversionRate);
+    let needs_visitors = wants(Metric::Visitors) || derived;
+    let event_metrics: Vec<Agg> = q
+        .metrics
+        .iter()
+        .filter_map(|m| match m {
+            Metric::Pageviews => Some(Agg::Pageviews),
+            Metric::Events => Some(Agg::Events),
+            Metric::TotalRevenue => Some(Agg::RevenueSum),
+            Metric::AverageRevenue => Some(Agg::RevenueAvg),
+            _ => None,
+        })
+        .collect();
+    let mut session_metrics: Vec<Agg> = Vec::new();
+    for m in &q.metrics {
+        match m {
+            Metric::BounceRate => session_metrics.extend([Agg::Bounces, Agg::BounceDen]),
+            Metric::VisitDuration => session_metrics.extend([Agg::Duration, Agg::Visits]),
+            Metric::ViewsPerVisit => session_metrics.extend([Agg::SessionPageviews, Agg::Visits]),
+            _ => {}
+        }
+    }
+    session_metrics.dedup();
+    let event_context = dims.iter().any(|d| d.is_event()) || q.filters.iter().any(is_event_filter);
+    let either_on_events = event_context
+        || (session_metrics.is_empty() && !event_metrics.is_empty())
+        || (session_metrics.is_empty()
+            && event_metrics.is_empty()
+            && (wants(Metric::ScrollDepth) || wants(Metric::TimeOnPage)));
+    let mut either: Vec<Agg> = Vec::new();
+    if needs_visitors {
+        either.push(Agg::Visitors);
+    }
+    if wants(Metric::Visits) {
+        either.push(Agg::Visits);
+    }
+
+    let mut rows: Vec<(Key, Acc)> = Vec::new();
+    let mut index: HashMap<Key, usize> = HashMap::new();
+    let mut upsert = |key: Key, f: &mut dyn FnMut(&mut Acc)| {
+        let i = *index.entry(key.clone()).or_insert_with(|| {
+            rows.push((key, Acc::default()));
+            rows.len() - 1
+        });
+        f(&mut rows[i].1);
+    };
+
+    let mut ev_aggs = event_metrics.clone();
+    let mut se_aggs = session_metrics.clone();
+    if either_on_events {
+        ev_aggs.extend(either.iter().copied());
+    } else {
+        for a in &either {
+            if !se_aggs.contains(a) {
+                se_aggs.push(*a);
+            }
+        }
+    }
+    if !ev_aggs.is_empty() {
+        for (d, a) in p.aggregate(Table::Events, &dims, &q.filters, &ev_aggs)? {
+            let key = p.key(&dims, &d);
+            upsert(key, &mut |acc| {
+                for (agg, cell) in ev_aggs.iter().zip(&a) {
+                    acc.set(*agg, cell.f64());
+                }
+            });
+        }
+    }
+    if !se_aggs.is_empty() {
+        for (d, a) in p.aggregate(Table::Sessions, &dims, &q.filters, &se_aggs)? {
+            let key = p.key(&dims, &d);
+            upsert(key, &mut |acc| {
+                for (agg, cell) in se_aggs.iter().zip(&a) {
+                    acc.set(*agg, cell.f64());
+                }
+            });
+        }
+    }
+    if wants(Metric::ScrollDepth) {
+        for (key, v) in p.scroll_depth(&dims, &q.filters)? {
+            upsert(key, &mut |acc| acc.scroll_depth = v);
+        }
+    }
+    if wants(Metric::TimeOnPage) {
+        for (key, v) in p.time_on_page(&dims, &q.filters)? {
+            upsert(key, &mut |acc| acc.time_on_page = v);
+        }
+    }
+
+    // Denominators.
+    let table_for = |filters: &[Filter]| {
+        if filters.iter().any(is_event_filter) {
+            Table::Events
+        } else {
+            Table::Sessions
+        }
+    };
+    let total_visitors = if wants(Metric::Percentage) {
+        let t = table_for(&q.filters);
+        p.aggregate(t, &[], &q.filters, &[Agg::Visitors])?
+            .first()
+            .and_then(|r| r.1.first())
+            .and_then(Cell::f64)
+            .unwrap_or(0.0)
+    } else {
+        0.0
+    };
+    let cr_filters: Vec<Filter> = q
+        .filters
+        .iter()
+        .filter(|f| {
+            !is_goal_filter(f)
+                && !matches!(
+                    f,
+                    Filter::Simple {
+                        dim: Dimension::Prop(_),
+                        ..
+                    }
+                )
+        })
+        .cloned()
+        .collect();
+    let cr_total = if wants(Metric::ConversionRate) {
+        p.aggregate(table_for(&cr_filters), &[], &cr_filters, &[Agg::Visitors])?
+            .first()
+            .and_then(|r| r.1.first())
+            .and_then(Cell::f64)
+            .unwrap_or(0.0)
+    } else {
+        0.0
+    };
+    let group_dims: Vec<Dimension> = dims
+        .iter()
+        .filter(|d| **d != Dimension::Goal)
+        .cloned()
+        .collect();
+    let group_totals: HashMap<Key, f64> = if wants(Metric::GroupConversionRate) {
+        let t = if group_dims.iter().any(|d| d.is_event()) {
+            Table::Events
+        } else {
+            table_for(&cr_filters)
+        };
+        p.aggregate(t, &group_dims, &cr_filters, &[Agg::Visitors])?
+            .into_iter()
+            .map(|(d, a)| {
+                (
+                    p.key(&group_dims, &d),
+                    a.first().and_then(Cell::f64).unwrap_or(0.0),
+                )
+            })
+            .collect()
+    } else {
+        HashMap::new()
+    };
+
+    if dims.is_empty() && rows.is_empty() {
+        rows.push((vec![], Acc::default()));
+    }
+    // Rows with no visitors at all (e.g. only engagement data) are not results of a grouped query.
+    if !dims.is_empty() && needs_visitors {
+        rows.retain(|(_, a)| {
+            a.visitors.unwrap_or(0.0) > 0.0
+                || a.visits.unwrap_or(0.0) > 0.0
+                || a.pageviews.unwrap_or(0.0) > 0.0
+                || a.events.unwrap_or(0.0) > 0.0
+        });
+    }
+
+    let scroll_goal_rows = |key: &Key| -> bool {
+        if let Some(i) = dims.iter().position(|d| *d == Dimension::Goal) {
+            let name = key[i].as_str().unwrap_or_default();
+            return q
+                .goals
+                .matching_toplevel_filters
+                .iter()
+                .any(|g| g.display_name == name && g.is_scroll());
+        }
+        q.filters
+            .iter()
+            .filter(|f| is_goal_filter(f))
+            .any(|f| f.matching_goals(&q.goals.all).iter().any(|g| g.is_scroll()))
+    };
+
+    let mut out: Vec<(Key, Vec<Value>)> = Vec::with_capacity(rows.len());
+    for (key, a) in &rows {
+        let mut vals = Vec::with_capacity(q.metrics.len());
+        for m in &q.metrics {
+            let v = match m {
+                Metric::Visitors => json!(a.visitors.unwrap_or(0.0) as i64),
+                Metric::Visits => json!(a.visits.unwrap_or(0.0) as i64),
+                Metric::Pageviews => json!(a.pageviews.unwrap_or(0.0) as i64),
+                Metric::Events => {
+                    if scroll_goal_rows(key) {
+                        Value::Null
+                    } else {
+                        json!(a.events.unwrap_or(0.0) as i64)
+                    }
+                }
+                Metric::BounceRate => {
+                    let den = a.bounce_den.unwrap_or(0.0);
+                    json!(if den > 0.0 {
+                        (100.0 * a.bounces.unwrap_or(0.0) / den).round().max(0.0) as i64
+                    } else {
+                        0
+                    })
+                }
+                Metric::VisitDuration => {
+                    let n = a.visits.unwrap_or(0.0);
+                    if n > 0.0 {
+                        json!((a.duration.unwrap_or(0.0) / n).round().max(0.0) as i64)
+                    } else if dims.is_empty() {
+                        json!(0)
+                    } else {
+                        Value::Null
+                    }
+                }
+                Metric::ViewsPerVisit => {
+                    let n = a.visits.unwrap_or(0.0);
+                    json!(if n > 0.0 {
+                        round_to(a.session_pageviews.unwrap_or(0.0) / n, 2).max(0.0)
+                    } else {
+                        0.0
+                    })
+                }
+                Metric::ScrollDepth => a
+                    .scroll_depth
+                    .map(|v| json!(v.round() as i64))
+                    .unwrap_or(Value::Null),
+                Metric::TimeOnPage => a
+                    .time_on_page
+                    .map(|v| json!(v.round() as i64))
+                    .unwrap_or(Value::Null),
+                Metric::Percentage => {
+                    if total_visitors > 0.0 {
+                        json!(round_to(
+                            100.0 * a.visitors.unwrap_or(0.0) / total_visitors,
+                            1
+                        ))
+                    } else {
+                        Value::Null
+                    }
+                }
+                Metric::ConversionRate => json!(if cr_total > 0.0 {
+                    round_to(100.0 * a.visitors.unwrap_or(0.0) / cr_total, 2)
+                } else {
+                    0.0
+                }),
+                Metric::GroupConversionRate => {
+                    let gkey: Key = dims
+                        .iter()
+                        .zip(key)
+                        .filter(|(d, _)| **d != Dimension::Goal)
+                        .map(|(_, v)| v.clone())
+                        .collect();
+                    let den = group_totals.get(&gkey).copied().unwrap_or(0.0);
+                    json!(if den > 0.0 {
+                        round_to(100.0 * a.visitors.unwrap_or(0.0) / den, 2)
+                    } else {
+                        0.0
+                    })
+                }
+                Metric::TotalRevenue | Metric::AverageRevenue => {
+                    let raw = if *m == Metric::TotalRevenue {
+                        a.revenue_sum
+                    } else {
+                        a.revenue_avg
+                    };
+                    revenue_value(q, &dims, key, raw)
+                }
+                Metric::ExitRate => Value::Null,
+            };
+            vals.push(v);
+        }
+        out.push((key.clone(), vals));
+    }
+
+    // Order: the query's order_by, then dimension values ascending for a stable result.
+    let pos = |k: &OrderKey| -> Option<(bool, usize)> {
+        match k {
+            OrderKey::Metric(m) => q.metrics.iter().position(|x| x == m).map(|i| (true, i)),
+            OrderKey::Dimension(d) => dims.iter().position(|x| x == d).map(|i| (false, i)),
+        }
+    };
+    let order: Vec<((bool, usize), Direction)> = q
+        .order_by
+        .iter()
+        .filter_map(|(k, d)| pos(k).map(|p| (p, *d)))
+        .collect();
+    out.sort_by(|a, b| {
+        for ((is_metric, i), dir) in &order {
+            let (x, y) = if *is_metric {
+                (&a.1[*i], &b.1[*i])
+            } else {
+                (&a.0[*i], &b.0[*i])
+            };
+            let o = cmp_json(x, y);
+            let o = if *dir == Direction::Desc {
+                o.reverse()
+            } else {
+                o
+            };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        for (x, y) in a.0.iter().zip(&b.0) {
+            let o = cmp_json(x, y);
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    });
+    let total_rows = out.len();
+    let results: Vec<Value> = out
+        .into_iter()
+        .skip(q.pagination.offset as usize)
+        .take(q.pagination.limit as usize)
+        .map(|(k, m)| json!({"dimensions": k, "metrics": m}))
+        .collect();
+
+    let mut meta = Map::new();
+    if q.include.imports {
+        meta.insert("imports_included".into(), json!(false));
+        if q.imports.is_empty() {
+            meta.insert("imports_skip_reason".into(), json!("no_imported_data"));
+        }
+    }
+    let revenue_metrics: Vec<&Metric> = q.metrics.iter().filter(|m| m.is_revenue()).collect();
+    if let (Some(w), false) = (q.revenue.warning, revenue_metrics.is_empty()) {
+        let mut mw = Map::new();
+        for m in revenue_metrics {
+            mw.insert(
+                m.name().into(),
+                json!({"code": w.code(), "warning": w.message()}),
+            );
+        }
+        meta.insert("metric_warnings".into(), Value::Object(mw));
+    }
+    if q.include.time_labels {
+        meta.insert("time_labels".into(), json!(q.time_labels()));
+    }
+    if q.include.total_rows {
+        meta.insert("total_rows".into(), json!(total_rows));
+    }
+    let mut sorted = Map::new();
+    let mut keys: Vec<String> = meta.keys().cloned().collect();
+    keys.sort();
+    for k in keys {
+        sorted.insert(k.clone(), meta[&k].clone());
+    }
+    let mut body = Map::new();
+    body.insert("results".into(), Value::Array(results));
+    body.insert("meta".into(), Value::Object(sorted));
+    body.insert("query".into(), q.echo());
+    let _ = has_goal_dim;
+    Ok(Value::Object(body))
+}
+
+fn cmp_json(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .unwrap_or(0.0)
+            .partial_cmp(&y.as_f64().unwrap_or(0.0))
+            .unwrap_or(Ordering::Equal),
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Less,
+        (_, Value::Null) => Ordering::Greater,
+        (Value::Object(x), Value::Object(y)) => cmp_json(
+            x.get("value").unwrap_or(&Value::Null),
+            y.get("value").unwrap_or(&Value::Null),
+        ),
+        _ => a.to_string().cmp(&b.to_string()),
+    }
+}
+
+fn revenue_value(q: &Query, dims: &[Dimension], key: &Key, milli: Option<f64>) -> Value {
+    let currency = match &q.revenue.currencies {
+        RevenueCurrencies::None => return Value::Null,
+        RevenueCurrencies::Single(c) => c.clone(),
+        RevenueCurrencies::PerGoal(list) => {
+            let Some(i) = dims.iter().position(|d| *d == Dimension::Goal) else {
+                return Value::Null;
+            };
+            let name = key[i].as_str().unwrap_or_default();
+            match list.iter().find(|(g, _)| g == name) {
+                Some((_, c)) => c.clone(),
+                None => return Value::Null,
+            }
+        }
+    };
+    let value = round_to(milli.unwrap_or(0.0) / 1000.0, 3);
+    super::money::revenue_object(value, &currency)
+}

@@ -1,0 +1,504 @@
+//! The embedded event store on DuckDB.
+//!
+//! Layout: `events` (one row per event), `sessions` (final sessions, one row each), `live_sessions`
+//! (sessions that may still change, one row each, replaced on change) and the view `sessions_all`, their
+//! union. Plausible keeps sessions in a VersionedCollapsingMergeTree (a +1 and a -1 row per change, summed
+//! with `sign` at query time). DuckDB has no background collapsing, so sign rows would grow the table by
+//! two rows per event forever and every session metric would have to aggregate them; replacing the one
+//! live row instead keeps `sessions_all` at exactly one row per session, so queries count a session with a
+//! plain `count(*)`. The live set is small (sessions active in the last ~30 minutes), which keeps the
+//! delete-and-append replacement cheap; the final set is append-only and scanned in insertion (time) order.
+
+use crate::imported::{ColKind, ImportedValue, IMPORTED_TABLES};
+use crate::model::*;
+use crate::{EventStore, ImportedRow, StoreError, StoreResult};
+use chrono::{NaiveDate, NaiveDateTime};
+use duckdb::types::{TimeUnit, Value};
+use duckdb::Connection;
+use parking_lot::Mutex;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const ATTR_COLUMNS: &str = "referrer VARCHAR, referrer_source VARCHAR, utm_medium VARCHAR, utm_source VARCHAR, \
+     utm_campaign VARCHAR, utm_content VARCHAR, utm_term VARCHAR, click_id_param VARCHAR, channel VARCHAR, \
+     country_code VARCHAR, subdivision1_code VARCHAR, subdivision2_code VARCHAR, city_geoname_id UINTEGER, \
+     screen_size VARCHAR, operating_system VARCHAR, operating_system_version VARCHAR, browser VARCHAR, \
+     browser_version VARCHAR";
+
+fn session_table_sql(name: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {name} (site_id UBIGINT, session_id UBIGINT, user_id UBIGINT, \
+         hostname VARCHAR, entry_page VARCHAR, exit_page VARCHAR, exit_page_hostname VARCHAR, \
+         start TIMESTAMP, timestamp TIMESTAMP, is_bounce BOOLEAN, pageviews UINTEGER, events UINTEGER, \
+         duration UINTEGER, {ATTR_COLUMNS}, entry_meta_key VARCHAR[], entry_meta_value VARCHAR[])"
+    )
+}
+
+fn schema_sql() -> Vec<String> {
+    let mut v = vec![
+        format!(
+            "CREATE TABLE IF NOT EXISTS events (site_id UBIGINT, timestamp TIMESTAMP, name VARCHAR, \
+             user_id UBIGINT, session_id UBIGINT, hostname VARCHAR, pathname VARCHAR, {ATTR_COLUMNS}, \
+             meta_key VARCHAR[], meta_value VARCHAR[], revenue_reporting_amount BIGINT, \
+             revenue_reporting_currency VARCHAR, revenue_source_amount BIGINT, revenue_source_currency VARCHAR, \
+             scroll_depth UTINYINT, engagement_time UINTEGER)"
+        ),
+        session_table_sql("sessions"),
+        session_table_sql("live_sessions"),
+        "CREATE OR REPLACE VIEW sessions_all AS SELECT * FROM sessions UNION ALL SELECT * FROM live_sessions"
+            .to_string(),
+    ];
+    for t in IMPORTED_TABLES {
+        let cols: Vec<String> = t
+            .columns
+            .iter()
+            .map(|(c, k)| {
+                format!(
+                    "{c} {}",
+                    if *k == ColKind::Text {
+                        "VARCHAR"
+                    } else {
+                        "BIGINT"
+                    }
+                )
+            })
+            .collect();
+        v.push(format!(
+            "CREATE TABLE IF NOT EXISTS {} (site_id UBIGINT, import_id BIGINT, date DATE, {})",
+            t.name,
+            cols.join(", ")
+        ));
+    }
+    v
+}
+
+/// Revenue amounts are stored as exact integer thousandths (Plausible's Decimal(18, 3)).
+pub fn decimal_to_milli(d: Decimal) -> i64 {
+    (d * Decimal::from(1000)).round().to_i64().unwrap_or(0)
+}
+
+fn ts(t: NaiveDateTime) -> Value {
+    Value::Timestamp(TimeUnit::Microsecond, t.and_utc().timestamp_micros())
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+fn list(v: &[String]) -> Value {
+    Value::List(v.iter().map(|s| Value::Text(s.clone())).collect())
+}
+
+fn attr_values(a: &SessionAttrs, out: &mut Vec<Value>) {
+    for s in [
+        &a.referrer,
+        &a.referrer_source,
+        &a.utm_medium,
+        &a.utm_source,
+        &a.utm_campaign,
+        &a.utm_content,
+        &a.utm_term,
+        &a.click_id_param,
+        &a.channel,
+        &a.country_code,
+        &a.subdivision1_code,
+        &a.subdivision2_code,
+    ] {
+        out.push(text(s));
+    }
+    out.push(Value::UInt(a.city_geoname_id));
+    for s in [
+        &a.screen_size,
+        &a.operating_system,
+        &a.operating_system_version,
+        &a.browser,
+        &a.browser_version,
+    ] {
+        out.push(text(s));
+    }
+}
+
+fn event_values(e: &EventRow) -> Vec<Value> {
+    let mut v = Vec::with_capacity(36);
+    v.push(Value::UBigInt(e.site_id));
+    v.push(ts(e.timestamp));
+    v.push(text(&e.name));
+    v.push(Value::UBigInt(e.user_id));
+    v.push(Value::UBigInt(e.session_id));
+    v.push(text(&e.hostname));
+    v.push(text(&e.pathname));
+    attr_values(&e.attrs, &mut v);
+    v.push(list(&e.meta_key));
+    v.push(list(&e.meta_value));
+    v.push(
+        e.revenue_reporting_amount
+            .map(|d| Value::BigInt(decimal_to_milli(d)))
+            .unwrap_or(Value::Null),
+    );
+    v.push(text(&e.revenue_reporting_currency));
+    v.push(
+        e.revenue_source_amount
+            .map(|d| Value::BigInt(decimal_to_milli(d)))
+            .unwrap_or(Value::Null),
+    );
+    v.push(text(&e.revenue_source_currency));
+    v.push(Value::UTinyInt(e.scroll_depth));
+    v.push(Value::UInt(e.engagement_time));
+    v
+}
+
+fn session_values(s: &SessionRow) -> Vec<Value> {
+    let mut v = Vec::with_capacity(33);
+    v.push(Value::UBigInt(s.site_id));
+    v.push(Value::UBigInt(s.session_id));
+    v.push(Value::UBigInt(s.user_id));
+    v.push(text(&s.hostname));
+    v.push(text(&s.entry_page));
+    v.push(text(&s.exit_page));
+    v.push(text(&s.exit_page_hostname));
+    v.push(ts(s.start));
+    v.push(ts(s.timestamp));
+    v.push(Value::Boolean(s.is_bounce));
+    v.push(Value::UInt(s.pageviews));
+    v.push(Value::UInt(s.events));
+    v.push(Value::UInt(s.duration));
+    attr_values(&s.attrs, &mut v);
+    v.push(list(&s.entry_meta_key));
+    v.push(list(&s.entry_meta_value));
+    v
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+fn to_sql_value(v: &SqlValue) -> Value {
+    match v {
+        SqlValue::Null => Value::Null,
+        SqlValue::Bool(b) => Value::Boolean(*b),
+        SqlValue::Int(i) => Value::BigInt(*i),
+        SqlValue::UInt(u) => Value::UBigInt(*u),
+        SqlValue::Float(f) => Value::Double(*f),
+        SqlValue::Text(s) => Value::Text(s.clone()),
+        SqlValue::Timestamp(t) => ts(*t),
+        SqlValue::Date(d) => {
+            Value::Date32((*d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32)
+        }
+        SqlValue::Decimal(d) => Value::Double(d.to_f64().unwrap_or(0.0)),
+        SqlValue::TextList(l) => list(l),
+    }
+}
+
+fn from_value(v: Value) -> SqlValue {
+    match v {
+        Value::Null => SqlValue::Null,
+        Value::Boolean(b) => SqlValue::Bool(b),
+        Value::TinyInt(i) => SqlValue::Int(i as i64),
+        Value::SmallInt(i) => SqlValue::Int(i as i64),
+        Value::Int(i) => SqlValue::Int(i as i64),
+        Value::BigInt(i) => SqlValue::Int(i),
+        Value::HugeInt(i) => i64::try_from(i)
+            .map(SqlValue::Int)
+            .unwrap_or(SqlValue::Float(i as f64)),
+        Value::UHugeInt(i) => u64::try_from(i)
+            .map(SqlValue::UInt)
+            .unwrap_or(SqlValue::Float(i as f64)),
+        Value::UTinyInt(i) => SqlValue::Int(i as i64),
+        Value::USmallInt(i) => SqlValue::Int(i as i64),
+        Value::UInt(i) => SqlValue::Int(i as i64),
+        Value::UBigInt(i) => SqlValue::UInt(i),
+        Value::Float(f) => SqlValue::Float(f as f64),
+        Value::Double(f) => SqlValue::Float(f),
+        Value::Decimal(d) => {
+            let s = d.to_string();
+            s.parse::<Decimal>()
+                .map(SqlValue::Decimal)
+                .unwrap_or_else(|_| SqlValue::Text(s))
+        }
+        Value::Timestamp(unit, n) => {
+            let micros = match unit {
+                TimeUnit::Second => n * 1_000_000,
+                TimeUnit::Millisecond => n * 1000,
+                TimeUnit::Microsecond => n,
+                TimeUnit::Nanosecond => n / 1000,
+            };
+            chrono::DateTime::from_timestamp_micros(micros)
+                .map(|t| SqlValue::Timestamp(t.naive_utc()))
+                .unwrap_or(SqlValue::Null)
+        }
+        Value::Text(s) | Value::Enum(s) => SqlValue::Text(s),
+        Value::Date32(d) => SqlValue::Date(
+            NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(d as i64),
+        ),
+        Value::List(l) | Value::Array(l) => SqlValue::TextList(
+            l.into_iter()
+                .map(|x| match from_value(x) {
+                    SqlValue::Text(s) => s,
+                    other => format!("{other:?}"),
+                })
+                .collect(),
+        ),
+        other => SqlValue::Text(format!("{other:?}")),
+    }
+}
+
+pub struct DuckEventStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn prepare_connection(c: &Connection) -> duckdb::Result<()> {
+    c.execute_batch("SET autoinstall_known_extensions=false; SET autoload_known_extensions=false;")
+}
+
+impl DuckEventStore {
+    /// Opens (or creates) the database file at `path`. `readers` = number of reader connections.
+    pub fn open(path: &Path, readers: usize) -> StoreResult<Self> {
+        let config = duckdb::Config::default()
+            .with("autoinstall_known_extensions", "false")
+            .and_then(|c| c.with("autoload_known_extensions", "false"))
+            .map_err(err)?;
+        let conn = Connection::open_with_flags(path, config).map_err(err)?;
+        prepare_connection(&conn).map_err(err)?;
+        for stmt in schema_sql() {
+            conn.execute_batch(&stmt).map_err(err)?;
+        }
+        let mut rs = Vec::new();
+        for _ in 0..readers.max(1) {
+            let r = conn.try_clone().map_err(err)?;
+            prepare_connection(&r).map_err(err)?;
+            rs.push(Mutex::new(r));
+        }
+        Ok(DuckEventStore {
+            writer: Mutex::new(conn),
+            readers: rs,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    fn reader(&self) -> parking_lot::MutexGuard<'_, Connection> {
+        for r in &self.readers {
+            if let Some(g) = r.try_lock() {
+                return g;
+            }
+        }
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.readers[i].lock()
+    }
+}
+
+fn append_rows(
+    conn: &Connection,
+    table: &str,
+    rows: impl Iterator<Item = Vec<Value>>,
+) -> duckdb::Result<()> {
+    let mut app = conn.appender(table)?;
+    for r in rows {
+        app.append_row(duckdb::appender_params_from_iter(r))?;
+    }
+    app.flush()
+}
+
+fn read_session(row: &duckdb::Row<'_>) -> duckdb::Result<SessionRow> {
+    let g = |i: usize| -> duckdb::Result<SqlValue> { Ok(from_value(row.get::<usize, Value>(i)?)) };
+    let s =
+        |i: usize| -> duckdb::Result<String> { Ok(g(i)?.as_str().unwrap_or_default().to_string()) };
+    let n = |i: usize| -> duckdb::Result<i64> { Ok(g(i)?.as_i64().unwrap_or(0)) };
+    let t = |i: usize| -> duckdb::Result<NaiveDateTime> {
+        Ok(match g(i)? {
+            SqlValue::Timestamp(t) => t,
+            _ => NaiveDateTime::default(),
+        })
+    };
+    let l = |i: usize| -> duckdb::Result<Vec<String>> {
+        Ok(match g(i)? {
+            SqlValue::TextList(l) => l,
+            _ => vec![],
+        })
+    };
+    Ok(SessionRow {
+        site_id: n(0)? as u64,
+        session_id: match g(1)? {
+            SqlValue::UInt(u) => u,
+            v => v.as_i64().unwrap_or(0) as u64,
+        },
+        user_id: match g(2)? {
+            SqlValue::UInt(u) => u,
+            v => v.as_i64().unwrap_or(0) as u64,
+        },
+        hostname: s(3)?,
+        entry_page: s(4)?,
+        exit_page: s(5)?,
+        exit_page_hostname: s(6)?,
+        start: t(7)?,
+        timestamp: t(8)?,
+        is_bounce: matches!(g(9)?, SqlValue::Bool(true)),
+        pageviews: n(10)? as u32,
+        events: n(11)? as u32,
+        duration: n(12)? as u32,
+        attrs: SessionAttrs {
+            referrer: s(13)?,
+            referrer_source: s(14)?,
+            utm_medium: s(15)?,
+            utm_source: s(16)?,
+            utm_campaign: s(17)?,
+            utm_content: s(18)?,
+            utm_term: s(19)?,
+            click_id_param: s(20)?,
+            channel: s(21)?,
+            country_code: s(22)?,
+            subdivision1_code: s(23)?,
+            subdivision2_code: s(24)?,
+            city_geoname_id: n(25)? as u32,
+            screen_size: s(26)?,
+            operating_system: s(27)?,
+            operating_system_version: s(28)?,
+            browser: s(29)?,
+            browser_version: s(30)?,
+        },
+        entry_meta_key: l(31)?,
+        entry_meta_value: l(32)?,
+    })
+}
+
+impl EventStore for DuckEventStore {
+    fn write(&self, batch: &WriteBatch) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.writer.lock();
+        let tx = conn.transaction().map_err(err)?;
+        if !batch.events.is_empty() {
+            append_rows(&tx, "events", batch.events.iter().map(event_values)).map_err(err)?;
+        }
+        if !batch.live_sessions.is_empty() {
+            // Keep only the newest state per session within the batch, then replace the stored states.
+            let mut newest: std::collections::HashMap<u64, &SessionRow> =
+                std::collections::HashMap::new();
+            for s in &batch.live_sessions {
+                newest.insert(s.session_id, s);
+            }
+            tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS touched_sessions (session_id UBIGINT); DELETE FROM touched_sessions;")
+                .map_err(err)?;
+            append_rows(
+                &tx,
+                "touched_sessions",
+                newest.keys().map(|id| vec![Value::UBigInt(*id)]),
+            )
+            .map_err(err)?;
+            tx.execute(
+                "DELETE FROM live_sessions WHERE session_id IN (SELECT session_id FROM touched_sessions)",
+                [],
+            )
+            .map_err(err)?;
+            append_rows(
+                &tx,
+                "live_sessions",
+                newest.values().map(|s| session_values(s)),
+            )
+            .map_err(err)?;
+        }
+        if !batch.final_sessions.is_empty() {
+            append_rows(
+                &tx,
+                "sessions",
+                batch.final_sessions.iter().map(session_values),
+            )
+            .map_err(err)?;
+        }
+        if !batch.finalize.is_empty() {
+            tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS done_sessions (session_id UBIGINT); DELETE FROM done_sessions;")
+                .map_err(err)?;
+            append_rows(
+                &tx,
+                "done_sessions",
+                batch.finalize.iter().map(|id| vec![Value::UBigInt(*id)]),
+            )
+            .map_err(err)?;
+            tx.execute_batch(
+                "INSERT INTO sessions SELECT * FROM live_sessions WHERE session_id IN (SELECT session_id FROM done_sessions); \
+                 DELETE FROM live_sessions WHERE session_id IN (SELECT session_id FROM done_sessions);",
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn live_sessions(&self) -> StoreResult<Vec<SessionRow>> {
+        let conn = self.writer.lock();
+        let mut stmt = conn.prepare("SELECT * FROM live_sessions").map_err(err)?;
+        let rows = stmt.query_map([], read_session).map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn write_imported(&self, rows: &[ImportedRow]) -> StoreResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.writer.lock();
+        let tx = conn.transaction().map_err(err)?;
+        for t in IMPORTED_TABLES {
+            let mine: Vec<&ImportedRow> = rows.iter().filter(|r| r.table.name == t.name).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            append_rows(
+                &tx,
+                t.name,
+                mine.into_iter().map(|r| {
+                    let mut v = vec![
+                        Value::UBigInt(r.site_id),
+                        Value::BigInt(r.import_id),
+                        to_sql_value(&SqlValue::Date(r.date)),
+                    ];
+                    v.extend(r.values.iter().map(|x| match x {
+                        ImportedValue::Text(s) => Value::Text(s.clone()),
+                        ImportedValue::Count(n) => Value::BigInt(*n),
+                    }));
+                    v
+                }),
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn delete_site(&self, site_id: u64) -> StoreResult<()> {
+        let mut conn = self.writer.lock();
+        let tx = conn.transaction().map_err(err)?;
+        let mut tables = vec!["events", "sessions", "live_sessions"];
+        tables.extend(IMPORTED_TABLES.iter().map(|t| t.name));
+        for t in tables {
+            tx.execute(
+                &format!("DELETE FROM {t} WHERE site_id = ?"),
+                [Value::UBigInt(site_id)],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn query(&self, sql: &str, params: &[SqlValue]) -> StoreResult<Vec<Row>> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(sql).map_err(err)?;
+        let values: Vec<Value> = params.iter().map(to_sql_value).collect();
+        let mut rows = stmt.query(duckdb::params_from_iter(values)).map_err(err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(err)? {
+            let n = row.as_ref().column_count();
+            let mut r = Vec::with_capacity(n);
+            for i in 0..n {
+                r.push(from_value(row.get::<usize, Value>(i).map_err(err)?));
+            }
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    fn checkpoint(&self) -> StoreResult<()> {
+        self.writer.lock().execute_batch("CHECKPOINT").map_err(err)
+    }
+}

@@ -1,0 +1,261 @@
+//! Test harness: runs the real `tally` binary on a free loopback port with a fresh data directory and
+//! talks to it over HTTP, exactly as a client would.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    pub child: Option<Child>,
+    pub base: String,
+    pub token: String,
+    pub data_dir: PathBuf,
+    pub port: u16,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn geoip_db() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/conformance/data/GeoLite2-City-Test.mmdb");
+    p.exists().then_some(p)
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let tmp = tempfile::Builder::new()
+            .prefix("tally-test")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::start_in(dir, &[]);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts the server on an existing data directory (for restart tests).
+    pub fn start_in(data_dir: PathBuf, extra_env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let token = "test-admin-token".to_string();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tally"));
+        cmd.arg("serve")
+            .env("TALLY_DATA_DIR", &data_dir)
+            .env("TALLY_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TALLY_ADMIN_TOKEN", &token)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if let Some(g) = geoip_db() {
+            cmd.env("TALLY_GEOIP_DB", g);
+        }
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start tally");
+        let s = Server {
+            child: Some(child),
+            base: format!("http://127.0.0.1:{port}"),
+            token,
+            data_dir,
+            port,
+            _tmp: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok((200, _)) = s.try_get("/api/health") {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not become healthy");
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into()
+    }
+
+    fn try_get(&self, path: &str) -> Result<(u16, String), ureq::Error> {
+        let mut r = Self::agent().get(format!("{}{}", self.base, path)).call()?;
+        let status = r.status().as_u16();
+        Ok((status, r.body_mut().read_to_string().unwrap_or_default()))
+    }
+
+    /// Sends a request; returns (status, body text, headers as lowercase (name, value)).
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> (u16, String, Vec<(String, String)>) {
+        let url = format!("{}{}", self.base, path);
+        let agent = Self::agent();
+        let result = match method {
+            "GET" => {
+                let mut r = agent.get(&url);
+                for (k, v) in headers {
+                    r = r.header(*k, *v);
+                }
+                r.call()
+            }
+            "DELETE" => {
+                let mut r = agent.delete(&url);
+                for (k, v) in headers {
+                    r = r.header(*k, *v);
+                }
+                r.call()
+            }
+            m => {
+                let mut r = match m {
+                    "PUT" => agent.put(&url),
+                    "PATCH" => agent.patch(&url),
+                    _ => agent.post(&url),
+                };
+                for (k, v) in headers {
+                    r = r.header(*k, *v);
+                }
+                r.send(body.unwrap_or_default())
+            }
+        };
+        let mut resp = result.expect("request failed");
+        let status = resp.status().as_u16();
+        let hs = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_lowercase(),
+                    v.to_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        (
+            status,
+            resp.body_mut().read_to_string().unwrap_or_default(),
+            hs,
+        )
+    }
+
+    pub fn admin(&self, method: &str, path: &str, body: Value) -> Value {
+        let auth = format!("Bearer {}", self.token);
+        let b = serde_json::to_vec(&body).unwrap();
+        let (status, text, _) = self.send(
+            method,
+            path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            Some(&b),
+        );
+        assert!(status < 300, "{method} {path} -> {status}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    pub fn import(&self, domain: &str, lines: &[Value]) -> Value {
+        let auth = format!("Bearer {}", self.token);
+        let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let (status, text, _) = self.send(
+            "POST",
+            &format!("/api/admin/sites/{domain}/events"),
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/x-ndjson"),
+            ],
+            Some(body.as_bytes()),
+        );
+        assert_eq!(status, 200, "import: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    pub fn flush(&self) {
+        self.admin("POST", "/api/admin/flush", json!({}));
+    }
+
+    /// A personal team on `plan` with one site and a stats key; returns (domain, key).
+    pub fn setup_site(&self, plan: &str, site: Value) -> (String, String) {
+        let email = format!("owner-{}@example.test", free_port());
+        let team = self.admin(
+            "POST",
+            "/api/admin/teams",
+            json!({"owner_email": email, "personal": true, "plan": plan}),
+        );
+        let domain = format!("site-{}.example.test", free_port());
+        let mut body = json!({"team_id": team["id"], "domain": domain});
+        if let Value::Object(m) = site {
+            for (k, v) in m {
+                body[k] = v;
+            }
+        }
+        self.admin("POST", "/api/admin/sites", body);
+        let key = self.admin(
+            "POST",
+            "/api/admin/api-keys",
+            json!({"user_email": email, "team_id": team["id"], "scopes": ["stats:read:*", "sites:provision:*"]}),
+        );
+        (domain, key["key"].as_str().unwrap().to_string())
+    }
+
+    pub fn query(&self, key: &str, body: Value) -> (u16, Value) {
+        let auth = format!("Bearer {key}");
+        let b = serde_json::to_vec(&body).unwrap();
+        let (s, t, _) = self.send(
+            "POST",
+            "/api/v2/query",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            Some(&b),
+        );
+        (s, serde_json::from_str(&t).unwrap_or(Value::String(t)))
+    }
+
+    pub fn event(
+        &self,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, Vec<(String, String)>) {
+        let b = serde_json::to_vec(&body).unwrap();
+        let mut hs = vec![("Content-Type", "text/plain")];
+        hs.extend_from_slice(headers);
+        self.send("POST", "/api/event", &hs, Some(&b))
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        unsafe_kill_term(child.id());
+        child.wait().expect("wait")
+    }
+}
+
+fn unsafe_kill_term(pid: u32) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
