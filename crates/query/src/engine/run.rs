@@ -112,6 +112,8 @@ fn is_event_filter(f: &Filter) -> bool {
 }
 
 type Key = Vec<Value>;
+/// One result group of a subquery: (dimension cells, aggregate cells).
+type Group = (Vec<Cell>, Vec<Cell>);
 
 impl<'a> Planner<'a> {
     fn run_sql(&self, f: &Frag) -> Result<Vec<Vec<Cell>>, String> {
@@ -130,7 +132,7 @@ impl<'a> Planner<'a> {
         dims: &[Dimension],
         filters: &[Filter],
         aggs: &[Agg],
-    ) -> Result<Vec<(Vec<Cell>, Vec<Cell>)>, String> {
+    ) -> Result<Vec<Group>, String> {
         let c = &self.ctx;
         let goal_dim = dims.contains(&Dimension::Goal);
         let mut select: Vec<Frag> = dims.iter().map(|d| c.dimension(d, table)).collect();
@@ -281,10 +283,7 @@ impl<'a> Planner<'a> {
             "SELECT {}avg(sd) FROM (",
             cols.iter().map(|c| format!("{c}, ")).collect::<String>()
         ));
-        // Name the inner dimension columns so the outer query can group by them.
-        let mut aliased = inner;
-        aliased.sql = aliased.sql.replacen("SELECT ", "SELECT ", 1);
-        outer.push(aliased);
+        outer.push(inner);
         outer.push_str(&format!(
             ") AS t({}session_id, sd)",
             cols.iter().map(|c| format!("{c}, ")).collect::<String>()

@@ -156,11 +156,7 @@ impl Ctx<'_> {
 
     /// The SELECT expression of a (non-goal) dimension on a table.
     pub fn dimension(&self, dim: &Dimension, table: Table) -> Frag {
-        let ts = if table == Table::Events {
-            "timestamp"
-        } else {
-            "timestamp"
-        };
+        let ts = "timestamp";
         match dim {
             Dimension::Name => Frag::raw("name"),
             Dimension::Page => Frag::raw(if table == Table::Events {
@@ -168,11 +164,8 @@ impl Ctx<'_> {
             } else {
                 "entry_page"
             }),
-            Dimension::Hostname => Frag::raw(if table == Table::Events {
-                "hostname"
-            } else {
-                "hostname"
-            }),
+            // The sessions table's `hostname` is the entry page hostname.
+            Dimension::Hostname => Frag::raw("hostname"),
             Dimension::Prop(p) => {
                 let (k, v) = if table == Table::Events {
                     ("meta_key", "meta_value")
