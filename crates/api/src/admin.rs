@@ -20,18 +20,12 @@ pub fn router(state: SharedState) -> Router<SharedState> {
     Router::new()
         .route("/api/admin/teams", post(create_team))
         .route("/api/admin/teams/{id}", patch(update_team))
-        .route(
-            "/api/admin/teams/{id}/consolidated-view",
-            post(consolidated_view),
-        )
+        .route("/api/admin/teams/{id}/consolidated-view", post(consolidated_view))
         .route("/api/admin/teams/{id}/members", post(add_member))
         .route("/api/admin/users", post(create_user))
         .route("/api/admin/sites", post(create_site))
         .route("/api/admin/sites/{domain}/guests", post(add_guest))
-        .route(
-            "/api/admin/sites/{domain}/events",
-            post(import_events).delete(reset_site),
-        )
+        .route("/api/admin/sites/{domain}/events", post(import_events).delete(reset_site))
         .route("/api/admin/sites/{domain}/imports", post(create_import))
         .route("/api/admin/api-keys", post(create_key).get(list_keys))
         .route("/api/admin/api-keys/{id}", delete(revoke_key))
@@ -39,12 +33,7 @@ pub fn router(state: SharedState) -> Router<SharedState> {
         .route_layer(axum::middleware::from_fn_with_state(state, require_admin))
 }
 
-async fn require_admin(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    req: Request,
-    next: Next,
-) -> Response {
+async fn require_admin(State(state): State<SharedState>, headers: HeaderMap, req: Request, next: Next) -> Response {
     let Some(token) = &state.settings.admin_token else {
         return ApiError::not_found("Not found").into_response();
     };
@@ -73,10 +62,7 @@ pub fn parse_plan(v: &Value) -> ApiResult<Plan> {
     match v {
         Value::String(s) if Plan::is_valid_name(s) => Ok(Plan::named(s)),
         Value::Object(o) => {
-            let name = o
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("enterprise");
+            let name = o.get("name").and_then(Value::as_str).unwrap_or("enterprise");
             if !Plan::is_valid_name(name) {
                 return Err(ApiError::bad_request(format!("unknown plan {name:?}")));
             }
@@ -86,19 +72,13 @@ pub fn parse_plan(v: &Value) -> ApiResult<Plan> {
                     let mut f = Vec::new();
                     for x in a {
                         let s = x.as_str().filter(|s| tally_store::FEATURES.contains(s));
-                        f.push(
-                            s.ok_or_else(|| ApiError::bad_request(format!("unknown feature {x}")))?
-                                .to_string(),
-                        );
+                        f.push(s.ok_or_else(|| ApiError::bad_request(format!("unknown feature {x}")))?.to_string());
                     }
                     Some(f)
                 }
                 Some(_) => return Err(ApiError::bad_request("features must be a list")),
             };
-            Ok(Plan {
-                name: name.to_string(),
-                features,
-            })
+            Ok(Plan { name: name.to_string(), features })
         }
         other => Err(ApiError::bad_request(format!("unknown plan {other}"))),
     }
@@ -116,17 +96,11 @@ fn user_for(state: &SharedState, email: &str, name: &str) -> ApiResult<User> {
 }
 
 fn team(state: &SharedState, id: i64) -> ApiResult<Team> {
-    state
-        .config
-        .team(id)?
-        .ok_or_else(|| ApiError::not_found("team not found"))
+    state.config.team(id)?.ok_or_else(|| ApiError::not_found("team not found"))
 }
 
 fn site(state: &SharedState, domain: &str) -> ApiResult<Site> {
-    state
-        .config
-        .site_by_domain(domain)?
-        .ok_or_else(|| ApiError::not_found("site not found"))
+    state.config.site_by_domain(domain)?.ok_or_else(|| ApiError::not_found("site not found"))
 }
 
 #[derive(Deserialize)]
@@ -158,16 +132,10 @@ async fn create_team(State(state): State<SharedState>, bytes: Bytes) -> ApiResul
         personal: b.personal,
         setup_complete: !b.personal,
     })?;
-    Ok(Json(
-        json!({"id": team.id, "identifier": team.identifier, "owner_user_id": owner.id}),
-    ))
+    Ok(Json(json!({"id": team.id, "identifier": team.identifier, "owner_user_id": owner.id})))
 }
 
-async fn update_team(
-    State(state): State<SharedState>,
-    Path(id): Path<i64>,
-    bytes: Bytes,
-) -> ApiResult<Json<Value>> {
+async fn update_team(State(state): State<SharedState>, Path(id): Path<i64>, bytes: Bytes) -> ApiResult<Json<Value>> {
     let b: Value = body(&bytes)?;
     let t = team(&state, id)?;
     if let Some(p) = b.get("plan") {
@@ -176,9 +144,7 @@ async fn update_team(
     if let Some(l) = b.get("hourly_api_request_limit") {
         let limit = match l {
             Value::Null => None,
-            v => Some(v.as_i64().ok_or_else(|| {
-                ApiError::bad_request("hourly_api_request_limit must be an integer")
-            })?),
+            v => Some(v.as_i64().ok_or_else(|| ApiError::bad_request("hourly_api_request_limit must be an integer"))?),
         };
         state.config.set_team_api_limit(id, limit)?;
     }
@@ -190,20 +156,10 @@ async fn update_team(
     Ok(Json(json!({"id": t.id, "plan": plan})))
 }
 
-async fn consolidated_view(
-    State(state): State<SharedState>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
+async fn consolidated_view(State(state): State<SharedState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
     let t = team(&state, id)?;
-    if state
-        .config
-        .sites_of_team(id)?
-        .iter()
-        .any(|s| s.consolidated)
-    {
-        return Err(ApiError::conflict(
-            "the team already has a consolidated view",
-        ));
+    if state.config.sites_of_team(id)?.iter().any(|s| s.consolidated) {
+        return Err(ApiError::conflict("the team already has a consolidated view"));
     }
     state.config.create_site(&NewSite {
         team_id: id,
@@ -224,15 +180,10 @@ struct MemberBody {
     role: String,
 }
 
-async fn add_member(
-    State(state): State<SharedState>,
-    Path(id): Path<i64>,
-    bytes: Bytes,
-) -> ApiResult<Json<Value>> {
+async fn add_member(State(state): State<SharedState>, Path(id): Path<i64>, bytes: Bytes) -> ApiResult<Json<Value>> {
     let b: MemberBody = body(&bytes)?;
     team(&state, id)?;
-    let role = Role::parse(&b.role)
-        .ok_or_else(|| ApiError::bad_request(format!("unknown role {:?}", b.role)))?;
+    let role = Role::parse(&b.role).ok_or_else(|| ApiError::bad_request(format!("unknown role {:?}", b.role)))?;
     let user = user_for(&state, &b.email, "")?;
     state.config.set_team_member(id, user.id, role)?;
     Ok(Json(json!({"user_id": user.id})))
@@ -278,13 +229,13 @@ async fn create_site(State(state): State<SharedState>, bytes: Bytes) -> ApiResul
     }
     let domain = crate::sites::normalize_domain(&b.domain);
     crate::sites::validate_domain(&domain).map_err(ApiError::bad_request)?;
-    let cutoff =
-        match b.legacy_time_on_page_cutoff {
-            Some(c) => Some(NaiveDate::parse_from_str(&c, "%Y-%m-%d").map_err(|_| {
-                ApiError::bad_request("legacy_time_on_page_cutoff must be YYYY-MM-DD")
-            })?),
-            None => None,
-        };
+    let cutoff = match b.legacy_time_on_page_cutoff {
+        Some(c) => Some(
+            NaiveDate::parse_from_str(&c, "%Y-%m-%d")
+                .map_err(|_| ApiError::bad_request("legacy_time_on_page_cutoff must be YYYY-MM-DD"))?,
+        ),
+        None => None,
+    };
     let site = state
         .config
         .create_site(&NewSite {
@@ -298,43 +249,28 @@ async fn create_site(State(state): State<SharedState>, bytes: Bytes) -> ApiResul
             tracker_config: None,
         })
         .map_err(|e| match e {
-            tally_store::ConfigError::Conflict(_) => {
-                ApiError::conflict("domain: has already been taken")
-            }
+            tally_store::ConfigError::Conflict(_) => ApiError::conflict("domain: has already been taken"),
             e => e.into(),
         })?;
     let mut goals_out = Vec::new();
     for g in &b.goals {
-        let goal =
-            goals::create_from_json(&state, &site, g, true).map_err(ApiError::bad_request)?;
+        let goal = goals::create_from_json(&state, &site, g, true).map_err(ApiError::bad_request)?;
         goals_out.push(json!({"id": goal.id, "display_name": goal.display_name}));
     }
     let owner = state.config.team_owner(t.id)?;
     let mut segments_out = Vec::new();
     for s in &b.segments {
-        let name = s
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ApiError::bad_request("segment name is required"))?;
+        let name =
+            s.get("name").and_then(Value::as_str).ok_or_else(|| ApiError::bad_request("segment name is required"))?;
         let kind = s.get("type").and_then(Value::as_str).unwrap_or("site");
         if kind != "site" && kind != "personal" {
-            return Err(ApiError::bad_request(
-                "segment type must be site or personal",
-            ));
+            return Err(ApiError::bad_request("segment type must be site or personal"));
         }
         let data = s.get("segment_data").cloned().unwrap_or(json!({}));
-        let seg = state.config.create_segment(
-            site.id,
-            owner.as_ref().map(|u| u.id),
-            name,
-            kind,
-            &data,
-        )?;
+        let seg = state.config.create_segment(site.id, owner.as_ref().map(|u| u.id), name, kind, &data)?;
         segments_out.push(json!({"id": seg.id, "name": seg.name}));
     }
-    Ok(Json(
-        json!({"domain": site.domain, "goals": goals_out, "segments": segments_out}),
-    ))
+    Ok(Json(json!({"domain": site.domain, "goals": goals_out, "segments": segments_out})))
 }
 
 #[derive(Deserialize)]
@@ -361,13 +297,8 @@ async fn add_guest(
             Ok(Json(json!({"user_id": u.id})))
         }
         "invited" => {
-            let owner = state
-                .config
-                .team_owner(s.team_id)?
-                .ok_or_else(|| ApiError::internal("team has no owner"))?;
-            let id = state
-                .config
-                .invite_guest(s.id, b.email.trim(), &b.role, owner.id)?;
+            let owner = state.config.team_owner(s.team_id)?.ok_or_else(|| ApiError::internal("team has no owner"))?;
+            let id = state.config.invite_guest(s.id, b.email.trim(), &b.role, owner.id)?;
             Ok(Json(json!({"invitation_id": id})))
         }
         other => Err(ApiError::bad_request(format!("unknown status {other:?}"))),
@@ -385,10 +316,7 @@ struct KeyBody {
 
 async fn create_key(State(state): State<SharedState>, bytes: Bytes) -> ApiResult<Json<Value>> {
     let b: KeyBody = body(&bytes)?;
-    let user = state
-        .config
-        .user_by_email(b.user_email.trim())?
-        .ok_or_else(|| ApiError::not_found("user not found"))?;
+    let user = state.config.user_by_email(b.user_email.trim())?.ok_or_else(|| ApiError::not_found("user not found"))?;
     if let Some(t) = b.team_id {
         team(&state, t)?;
     }
@@ -407,14 +335,8 @@ struct KeyQuery {
     user_email: String,
 }
 
-async fn list_keys(
-    State(state): State<SharedState>,
-    Query(q): Query<KeyQuery>,
-) -> ApiResult<Json<Value>> {
-    let user = state
-        .config
-        .user_by_email(q.user_email.trim())?
-        .ok_or_else(|| ApiError::not_found("user not found"))?;
+async fn list_keys(State(state): State<SharedState>, Query(q): Query<KeyQuery>) -> ApiResult<Json<Value>> {
+    let user = state.config.user_by_email(q.user_email.trim())?.ok_or_else(|| ApiError::not_found("user not found"))?;
     let keys: Vec<Value> = state
         .config
         .api_keys_of_user(user.id)?
@@ -427,10 +349,7 @@ async fn list_keys(
     Ok(Json(json!({"api_keys": keys})))
 }
 
-async fn revoke_key(
-    State(state): State<SharedState>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
+async fn revoke_key(State(state): State<SharedState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
     if !state.config.revoke_api_key(id)? {
         return Err(ApiError::not_found("api key not found"));
     }
@@ -445,12 +364,10 @@ async fn import_events(
     let s = site(&state, &domain)?;
     let import_id = state.config.imports(s.id)?.last().map(|i| i.id);
     let site_id = s.id as u64;
-    let parsed = tokio::task::spawn_blocking(move || {
-        tally_ingest::import::parse(&bytes, site_id, import_id)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| ApiError::bad_request(e.0))?;
+    let parsed = tokio::task::spawn_blocking(move || tally_ingest::import::parse(&bytes, site_id, import_id))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::bad_request(e.0))?;
     let n = parsed.lines();
     let events = state.events.clone();
     let earliest = parsed.earliest;
@@ -486,8 +403,7 @@ async fn create_import(
     let b: ImportBody = body(&bytes)?;
     let s = site(&state, &domain)?;
     let d = |x: &str| {
-        NaiveDate::parse_from_str(x, "%Y-%m-%d")
-            .map_err(|_| ApiError::bad_request("dates must be YYYY-MM-DD"))
+        NaiveDate::parse_from_str(x, "%Y-%m-%d").map_err(|_| ApiError::bad_request("dates must be YYYY-MM-DD"))
     };
     if !["universal_analytics", "google_analytics_4", "csv", "noop"].contains(&b.source.as_str()) {
         return Err(ApiError::bad_request("unknown source"));
@@ -504,20 +420,13 @@ async fn create_import(
     Ok(Json(json!({"id": i.id})))
 }
 
-async fn reset_site(
-    State(state): State<SharedState>,
-    Path(domain): Path<String>,
-) -> ApiResult<Json<Value>> {
+async fn reset_site(State(state): State<SharedState>, Path(domain): Path<String>) -> ApiResult<Json<Value>> {
     let s = site(&state, &domain)?;
     state.ingestor.buffer.flush().await?;
     let events = state.events.clone();
     let id = s.id as u64;
-    tokio::task::spawn_blocking(move || events.delete_site(id))
-        .await
-        .map_err(ApiError::internal)??;
-    state
-        .config
-        .set_native_stats_start_at(s.id, chrono::Utc::now().naive_utc())?;
+    tokio::task::spawn_blocking(move || events.delete_site(id)).await.map_err(ApiError::internal)??;
+    state.config.set_native_stats_start_at(s.id, chrono::Utc::now().naive_utc())?;
     Ok(Json(json!({"deleted": true})))
 }
 

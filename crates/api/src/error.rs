@@ -13,10 +13,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-        }
+        ApiError { status, message: message.into() }
     }
     pub fn bad_request(m: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, m)
@@ -43,11 +40,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status == StatusCode::INTERNAL_SERVER_ERROR {
             let hash = format!("{:x}", rand::random::<u64>());
-            return (
-                self.status,
-                Json(json!({"error": self.message, "support_hash": hash})),
-            )
-                .into_response();
+            return (self.status, Json(json!({"error": self.message, "support_hash": hash}))).into_response();
         }
         (self.status, Json(json!({"error": self.message}))).into_response()
     }

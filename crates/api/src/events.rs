@@ -16,9 +16,7 @@ pub async fn post_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let request = match parse_event_request(content_type, &body) {
         Ok(r) => r,
         Err(e) => {
@@ -26,27 +24,14 @@ pub async fn post_event(
             return (status, Json(e.body)).into_response();
         }
     };
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let client_ip = tally_ingest::client_ip::client_ip(&headers, peer.ip());
-    let incoming = Incoming {
-        request,
-        user_agent,
-        client_ip,
-        now: chrono::Utc::now().naive_utc(),
-    };
+    let incoming = Incoming { request, user_agent, client_ip, now: chrono::Utc::now().naive_utc() };
     let dropped = state.ingestor.ingest(&incoming).await;
     let mut resp = (StatusCode::ACCEPTED, "ok").into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     if dropped > 0 {
-        resp.headers_mut()
-            .insert("x-plausible-dropped", HeaderValue::from(dropped));
+        resp.headers_mut().insert("x-plausible-dropped", HeaderValue::from(dropped));
     }
     resp
 }

@@ -41,8 +41,5 @@ async fn health() -> Json<serde_json::Value> {
 }
 
 async fn not_found() -> impl IntoResponse {
-    (
-        StatusCode::NOT_FOUND,
-        Json(serde_json::json!({"error": "Not found"})),
-    )
+    (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "Not found"})))
 }

@@ -53,10 +53,7 @@ impl Runner for StoreRunner {
 
 /// What the query engine needs to know about a site.
 pub fn site_context(state: &SharedState, site: &Site) -> ApiResult<SiteContext> {
-    let team = state
-        .config
-        .team(site.team_id)?
-        .ok_or_else(|| ApiError::internal("site without team"))?;
+    let team = state.config.team(site.team_id)?.ok_or_else(|| ApiError::internal("site without team"))?;
     let timezone: chrono_tz::Tz = site.timezone.parse().unwrap_or(chrono_tz::UTC);
     let goals = state
         .config
@@ -76,30 +73,18 @@ pub fn site_context(state: &SharedState, site: &Site) -> ApiResult<SiteContext> 
         .config
         .segments(site.id)?
         .into_iter()
-        .map(|s| Segment {
-            id: s.id,
-            name: s.name,
-            segment_data: s.segment_data,
-        })
+        .map(|s| Segment { id: s.id, name: s.name, segment_data: s.segment_data })
         .collect();
     let imports: Vec<ImportInfo> = state
         .config
         .imports(site.id)?
         .into_iter()
         .filter(|i| i.status == "completed")
-        .map(|i| ImportInfo {
-            id: i.id,
-            start_date: i.start_date,
-            end_date: i.end_date,
-            has_scroll_depth: false,
-        })
+        .map(|i| ImportInfo { id: i.id, start_date: i.start_date, end_date: i.end_date, has_scroll_depth: false })
         .collect();
     let first = state.events.query(
         "SELECT min(timestamp) FROM events WHERE site_id = ? AND timestamp >= ?",
-        &[
-            SqlValue::Int(site.id),
-            SqlValue::Timestamp(site.native_stats_start_at),
-        ],
+        &[SqlValue::Int(site.id), SqlValue::Timestamp(site.native_stats_start_at)],
     )?;
     let native_start = match first.first().and_then(|r| r.first()) {
         Some(SqlValue::Timestamp(t)) => {
@@ -130,22 +115,15 @@ pub fn site_context(state: &SharedState, site: &Site) -> ApiResult<SiteContext> 
 /// Parses, validates and runs a v2 query body for an authorized site.
 pub fn run_v2(state: &SharedState, site: &Site, body: &Value) -> ApiResult<Value> {
     let ctx = site_context(state, site)?;
-    let query = tally_query::parse_query(body, &ctx, chrono::Utc::now())
-        .map_err(|e| ApiError::bad_request(e.message))?;
+    let query =
+        tally_query::parse_query(body, &ctx, chrono::Utc::now()).map_err(|e| ApiError::bad_request(e.message))?;
     let runner = StoreRunner(state.events.clone());
     tally_query::engine::execute(&query, site.id, &DuckDb, &runner).map_err(ApiError::internal)
 }
 
-pub async fn query_v2(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
+pub async fn query_v2(State(state): State<SharedState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<Value>> {
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let site_id = json
-        .get("site_id")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let site_id = json.get("site_id").and_then(Value::as_str).map(str::to_string);
     let st = state.clone();
     let result = tokio::task::spawn_blocking(move || -> ApiResult<Value> {
         let (_caller, site) = auth::authorize_stats(&st, &headers, site_id.as_deref(), true)?;

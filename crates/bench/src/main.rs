@@ -95,12 +95,7 @@ fn rss_kb(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-async fn send_all(
-    port: u16,
-    reqs: Arc<Vec<Vec<u8>>>,
-    start: usize,
-    step: usize,
-) -> anyhow::Result<Vec<Duration>> {
+async fn send_all(port: u16, reqs: Arc<Vec<Vec<u8>>>, start: usize, step: usize) -> anyhow::Result<Vec<Duration>> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
     stream.set_nodelay(true)?;
     let mut lat = Vec::new();
@@ -117,16 +112,10 @@ async fn send_all(
             got.extend_from_slice(&buf[..n]);
             if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
                 let head = String::from_utf8_lossy(&got[..p]).to_lowercase();
-                anyhow::ensure!(
-                    head.starts_with("http/1.1 202"),
-                    "unexpected answer: {head}"
-                );
+                anyhow::ensure!(head.starts_with("http/1.1 202"), "unexpected answer: {head}");
                 let len: usize = head
                     .lines()
-                    .find_map(|l| {
-                        l.strip_prefix("content-length:")
-                            .map(|v| v.trim().parse().unwrap_or(0))
-                    })
+                    .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
                     .unwrap_or(0);
                 if got.len() >= p + 4 + len {
                     break;
@@ -141,14 +130,9 @@ async fn send_all(
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let bin = args
-        .bin
-        .clone()
-        .unwrap_or_else(|| std::env::current_exe().unwrap().with_file_name("tally"));
+    let bin = args.bin.clone().unwrap_or_else(|| std::env::current_exe().unwrap().with_file_name("tally"));
     let dir = tempfile::Builder::new().prefix("tally-bench").tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let token = "bench-token";
     let mut child = Command::new(&bin)
         .arg("serve")
@@ -167,34 +151,19 @@ fn main() -> anyhow::Result<()> {
         .build()
         .into();
     for _ in 0..300 {
-        if agent
-            .get(format!("{base}/api/health"))
-            .call()
-            .is_ok_and(|r| r.status() == 200)
-        {
+        if agent.get(format!("{base}/api/health")).call().is_ok_and(|r| r.status() == 200) {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     let admin = |path: &str, body: serde_json::Value| -> anyhow::Result<serde_json::Value> {
-        let mut r = agent
-            .post(format!("{base}{path}"))
-            .header("Authorization", format!("Bearer {token}"))
-            .send_json(body)?;
+        let mut r =
+            agent.post(format!("{base}{path}")).header("Authorization", format!("Bearer {token}")).send_json(body)?;
         Ok(serde_json::from_str(&r.body_mut().read_to_string()?)?)
     };
-    let team = admin(
-        "/api/admin/teams",
-        json!({"owner_email": "bench@example.test", "name": "Bench"}),
-    )?;
-    admin(
-        "/api/admin/sites",
-        json!({"team_id": team["id"], "domain": "bench.example"}),
-    )?;
-    admin(
-        "/api/admin/sites",
-        json!({"team_id": team["id"], "domain": "import.example"}),
-    )?;
+    let team = admin("/api/admin/teams", json!({"owner_email": "bench@example.test", "name": "Bench"}))?;
+    admin("/api/admin/sites", json!({"team_id": team["id"], "domain": "bench.example"}))?;
+    admin("/api/admin/sites", json!({"team_id": team["id"], "domain": "import.example"}))?;
     std::thread::sleep(Duration::from_secs(2));
     let idle_rss = rss_kb(pid, "VmRSS:");
 
@@ -216,20 +185,12 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     let reqs = Arc::new(reqs);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let t0 = Instant::now();
     let mut lat: Vec<Duration> = rt.block_on(async {
         let mut handles = Vec::new();
         for c in 0..args.connections {
-            handles.push(tokio::spawn(send_all(
-                port,
-                reqs.clone(),
-                c,
-                args.connections,
-            )));
+            handles.push(tokio::spawn(send_all(port, reqs.clone(), c, args.connections)));
         }
         let mut all = Vec::new();
         for h in handles {
@@ -242,8 +203,7 @@ fn main() -> anyhow::Result<()> {
     admin("/api/admin/flush", json!({}))?;
     let flush_secs = t1.elapsed().as_secs_f64();
     lat.sort();
-    let pct =
-        |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0;
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0;
     let peak_after_http = rss_kb(pid, "VmHWM:");
 
     // Bulk import.
@@ -268,31 +228,16 @@ fn main() -> anyhow::Result<()> {
             .header("Authorization", format!("Bearer {token}"))
             .header("Content-Type", "application/x-ndjson")
             .send(body.as_bytes())?;
-        anyhow::ensure!(
-            r.status() == 200,
-            "import failed: {}",
-            r.body_mut().read_to_string()?
-        );
+        anyhow::ensure!(r.status() == 200, "import failed: {}", r.body_mut().read_to_string()?);
         imported += n;
     }
     let import_secs = t2.elapsed().as_secs_f64();
     let peak = rss_kb(pid, "VmHWM:");
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status();
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
     let _ = child.wait();
 
-    println!(
-        "machine: {} cores",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0)
-    );
-    println!(
-        "idle RSS after start-up:        {:>10.1} MB",
-        idle_rss as f64 / 1024.0
-    );
+    println!("machine: {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    println!("idle RSS after start-up:        {:>10.1} MB", idle_rss as f64 / 1024.0);
     println!(
         "POST /api/event:                {:>10.0} events/s  ({} events, {} connections, {:.2} s)",
         args.events as f64 / http_secs,
@@ -307,26 +252,17 @@ fn main() -> anyhow::Result<()> {
         lat.last().unwrap().as_secs_f64() * 1000.0
     );
     println!("  flush of the tail:            {:>10.3} s", flush_secs);
-    println!(
-        "  peak RSS after HTTP load:     {:>10.1} MB",
-        peak_after_http as f64 / 1024.0
-    );
+    println!("  peak RSS after HTTP load:     {:>10.1} MB", peak_after_http as f64 / 1024.0);
     println!(
         "bulk import:                    {:>10.0} rows/s    ({} rows, {:.2} s)",
         imported as f64 / import_secs,
         imported,
         import_secs
     );
-    println!(
-        "peak RSS overall:               {:>10.1} MB",
-        peak as f64 / 1024.0
-    );
+    println!("peak RSS overall:               {:>10.1} MB", peak as f64 / 1024.0);
     Ok(())
 }
 
 fn chrono_like(ts: i64) -> String {
-    chrono::DateTime::from_timestamp(ts, 0)
-        .unwrap_or_default()
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string()
+    chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default().format("%Y-%m-%d %H:%M:%S").to_string()
 }

@@ -87,8 +87,7 @@ static CATEGORIES: Lazy<HashMap<&'static str, SourceCategory>> = Lazy::new(|| {
     m
 });
 
-static PAID_MEDIUM: Lazy<Regex> =
-    Lazy::new(|| Regex::new(r"^(.*cp.*|ppc|retargeting|paid.*)$").expect("valid regex"));
+static PAID_MEDIUM: Lazy<Regex> = Lazy::new(|| Regex::new(r"^(.*cp.*|ppc|retargeting|paid.*)$").expect("valid regex"));
 static SHOPPING_CAMPAIGN: Lazy<Regex> =
     Lazy::new(|| Regex::new(r"^(.*(([^a-df-z]|^)shop|shopping).*)$").expect("valid regex"));
 
@@ -128,10 +127,7 @@ pub fn acquisition_channel(
 
     if campaign.contains("cross-network") {
         "Cross-network"
-    } else if matches!(
-        medium,
-        "display" | "banner" | "expandable" | "interstitial" | "cpm"
-    ) {
+    } else if matches!(medium, "display" | "banner" | "expandable" | "interstitial" | "cpm") {
         "Display"
     } else if paid_medium && (shopping_source || shopping_campaign) {
         "Paid Shopping"
@@ -149,10 +145,7 @@ pub fn acquisition_channel(
     } else if shopping_source || shopping_campaign {
         "Organic Shopping"
     } else if social
-        || matches!(
-            medium,
-            "social" | "social-network" | "social-media" | "sm" | "social network" | "social media"
-        )
+        || matches!(medium, "social" | "social-network" | "social-media" | "sm" | "social network" | "social media")
     {
         "Organic Social"
     } else if video || medium.contains("video") {
@@ -161,10 +154,7 @@ pub fn acquisition_channel(
         "AI Assistants"
     } else if search {
         "Organic Search"
-    } else if is_cat(source, SourceCategory::Email)
-        || is_email_tag(&utm_source)
-        || is_email_tag(medium)
-    {
+    } else if is_cat(source, SourceCategory::Email) || is_email_tag(&utm_source) || is_email_tag(medium) {
         "Email"
     } else if medium == "affiliate" {
         "Affiliates"
@@ -186,9 +176,7 @@ pub fn acquisition_channel(
 }
 
 fn is_email_tag(s: &str) -> bool {
-    ["email", "e-mail", "e_mail", "e mail", "newsletter"]
-        .iter()
-        .any(|t| s.contains(t))
+    ["email", "e-mail", "e_mail", "e mail", "newsletter"].iter().any(|t| s.contains(t))
 }
 
 #[cfg(test)]
@@ -197,22 +185,14 @@ mod tests {
     use crate::referrer::attribution;
 
     fn q(s: &str) -> Vec<(String, String)> {
-        url::form_urlencoded::parse(s.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()
+        url::form_urlencoded::parse(s.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
     }
 
     /// Full pipeline: URL query + referrer -> attribution -> channel.
     fn channel_of(query: &str, referrer: Option<&str>) -> (&'static str, String) {
         let a = attribution("example.com", &q(query), referrer);
         (
-            acquisition_channel(
-                &a.referrer_source,
-                &a.utm_source,
-                &a.utm_medium,
-                &a.utm_campaign,
-                &a.click_id_param,
-            ),
+            acquisition_channel(&a.referrer_source, &a.utm_source, &a.utm_medium, &a.utm_campaign, &a.click_id_param),
             a.referrer_source,
         )
     }
@@ -221,47 +201,19 @@ mod tests {
     fn acquisition_channels_conformance() {
         for (query, referrer, channel) in [
             ("utm_campaign=cross-network", None, "Cross-network"),
-            (
-                "utm_medium=paid",
-                Some("https://shopify.com"),
-                "Paid Shopping",
-            ),
+            ("utm_medium=paid", Some("https://shopify.com"), "Paid Shopping"),
             ("utm_source=shopify&utm_medium=paid", None, "Paid Shopping"),
-            (
-                "utm_medium=paid",
-                Some("https://duckduckgo.com"),
-                "Paid Search",
-            ),
-            (
-                "gclid=123identifier",
-                Some("https://google.com"),
-                "Paid Search",
-            ),
-            (
-                "gclid=123identifier",
-                Some("https://duckduckgo.com"),
-                "Organic Search",
-            ),
-            (
-                "gclid=123identifier&utm_medium=paidads",
-                Some("https://google.com"),
-                "Paid Search",
-            ),
-            (
-                "msclkid=123identifier",
-                Some("https://bing.com"),
-                "Paid Search",
-            ),
+            ("utm_medium=paid", Some("https://duckduckgo.com"), "Paid Search"),
+            ("gclid=123identifier", Some("https://google.com"), "Paid Search"),
+            ("gclid=123identifier", Some("https://duckduckgo.com"), "Organic Search"),
+            ("gclid=123identifier&utm_medium=paidads", Some("https://google.com"), "Paid Search"),
+            ("msclkid=123identifier", Some("https://bing.com"), "Paid Search"),
             ("utm_source=google&utm_medium=paid", None, "Paid Search"),
             ("utm_medium=paid", Some("https://tiktok.com"), "Paid Social"),
             ("utm_source=tiktok&utm_medium=paid", None, "Paid Social"),
             ("utm_medium=paid", Some("https://youtube.com"), "Paid Video"),
             ("utm_medium=banner", None, "Display"),
-            (
-                "utm_medium=display&utm_source=google&gclid=123identifier",
-                None,
-                "Display",
-            ),
+            ("utm_medium=display&utm_source=google&gclid=123identifier", None, "Display"),
             ("utm_medium=cpc", None, "Paid Other"),
             ("utm_source=twitter", None, "Organic Social"),
             ("utm_medium=social", None, "Organic Social"),
@@ -273,19 +225,11 @@ mod tests {
             ("utm_source=sms", None, "SMS"),
             ("utm_medium=sms", None, "SMS"),
             ("utm_medium=app-push", None, "Mobile Push Notifications"),
-            (
-                "utm_medium=example-mobile",
-                None,
-                "Mobile Push Notifications",
-            ),
+            ("utm_medium=example-mobile", None, "Mobile Push Notifications"),
             ("", Some("https://othersite.com"), "Referral"),
             ("", None, "Direct"),
         ] {
-            assert_eq!(
-                channel_of(query, referrer).0,
-                channel,
-                "query {query:?} referrer {referrer:?}"
-            );
+            assert_eq!(channel_of(query, referrer).0, channel, "query {query:?} referrer {referrer:?}");
         }
     }
 
@@ -303,110 +247,40 @@ mod tests {
             ("source=Google-ads", None, "Google", "Paid Search"),
             ("utm_source=Adwords", None, "Google", "Paid Search"),
             ("utm_source=twitter-ads", None, "X (Twitter)", "Paid Social"),
-            (
-                "",
-                Some("android-app://com.reddit.frontpage"),
-                "Reddit",
-                "Organic Social",
-            ),
-            (
-                "",
-                Some("https://perplexity.ai"),
-                "Perplexity",
-                "AI Assistants",
-            ),
+            ("", Some("android-app://com.reddit.frontpage"), "Reddit", "Organic Social"),
+            ("", Some("https://perplexity.ai"), "Perplexity", "AI Assistants"),
             ("", Some("https://pplx.ai"), "Perplexity", "AI Assistants"),
             ("utm_source=perplexity", None, "Perplexity", "AI Assistants"),
-            (
-                "",
-                Some("https://statics.teams.cdn.office.net"),
-                "Microsoft Teams",
-                "Organic Social",
-            ),
+            ("", Some("https://statics.teams.cdn.office.net"), "Microsoft Teams", "Organic Social"),
             ("", Some("https://ntp.msn.com"), "Bing", "Organic Search"),
-            (
-                "",
-                Some("https://search.brave.com"),
-                "Brave",
-                "Organic Search",
-            ),
-            (
-                "",
-                Some("https://yandex.com.tr"),
-                "Yandex",
-                "Organic Search",
-            ),
+            ("", Some("https://search.brave.com"), "Brave", "Organic Search"),
+            ("", Some("https://yandex.com.tr"), "Yandex", "Organic Search"),
             ("", Some("https://ya.ru"), "Yandex", "Organic Search"),
             ("", Some("https://yandex.uz"), "Yandex", "Organic Search"),
             ("", Some("https://yandex.eu"), "Yandex", "Organic Search"),
             ("", Some("https://yandex.tm"), "Yandex", "Organic Search"),
             ("", Some("https://discord.com"), "Discord", "Organic Social"),
-            (
-                "",
-                Some("https://discordapp.com"),
-                "Discord",
-                "Organic Social",
-            ),
+            ("", Some("https://discordapp.com"), "Discord", "Organic Social"),
             ("", Some("https://t.me"), "Telegram", "Organic Social"),
             ("", Some("https://m.sogou.com"), "Sogou", "Organic Search"),
             ("utm_source=linktree", None, "Linktree", "Referral"),
-            (
-                "",
-                Some("https://news.ycombinator.com"),
-                "Hacker News",
-                "Organic Social",
-            ),
-            (
-                "",
-                Some("https://search.yahoo.com"),
-                "Yahoo!",
-                "Organic Search",
-            ),
+            ("", Some("https://news.ycombinator.com"), "Hacker News", "Organic Social"),
+            ("", Some("https://search.yahoo.com"), "Yahoo!", "Organic Search"),
             ("utm_source=Newsletter-UK", None, "Newsletter-UK", "Email"),
             ("", Some("https://temu.com"), "temu.com", "Organic Shopping"),
             ("", Some("https://app.slack.com"), "Slack", "Organic Social"),
             ("ref=producthunt", None, "producthunt", "Organic Social"),
             ("", Some("https://github.com"), "GitHub", "Organic Social"),
-            (
-                "",
-                Some("https://steamcommunity.com"),
-                "steamcommunity.com",
-                "Organic Social",
-            ),
+            ("", Some("https://steamcommunity.com"), "steamcommunity.com", "Organic Social"),
             ("", Some("https://threads.net"), "Threads", "Organic Social"),
             ("", Some("https://go.bsky.app"), "Bluesky", "Organic Social"),
-            (
-                "",
-                Some("https://fosstodon.org"),
-                "Mastodon",
-                "Organic Social",
-            ),
-            (
-                "",
-                Some("https://gemini.google.com"),
-                "Google Gemini",
-                "AI Assistants",
-            ),
-            (
-                "",
-                Some("https://chat.openai.com"),
-                "ChatGPT",
-                "AI Assistants",
-            ),
+            ("", Some("https://fosstodon.org"), "Mastodon", "Organic Social"),
+            ("", Some("https://gemini.google.com"), "Google Gemini", "AI Assistants"),
+            ("", Some("https://chat.openai.com"), "ChatGPT", "AI Assistants"),
             ("", Some("https://claude.ai"), "Claude", "AI Assistants"),
             ("", Some("https://phind.com"), "Phind", "AI Assistants"),
-            (
-                "",
-                Some("https://copilot.microsoft.com"),
-                "Microsoft Copilot",
-                "AI Assistants",
-            ),
-            (
-                "",
-                Some("https://copilot.com"),
-                "Microsoft Copilot",
-                "AI Assistants",
-            ),
+            ("", Some("https://copilot.microsoft.com"), "Microsoft Copilot", "AI Assistants"),
+            ("", Some("https://copilot.com"), "Microsoft Copilot", "AI Assistants"),
             ("", Some("https://x.com"), "X (Twitter)", "Organic Social"),
         ] {
             let (ch, src) = channel_of(query, referrer);
@@ -418,51 +292,21 @@ mod tests {
     #[test]
     fn direct_rules() {
         assert_eq!(acquisition_channel("", "", "", "", ""), "Direct");
-        assert_eq!(
-            acquisition_channel("", "", "affiliate", "", ""),
-            "Affiliates"
-        );
+        assert_eq!(acquisition_channel("", "", "affiliate", "", ""), "Affiliates");
         assert_eq!(acquisition_channel("", "", "audio", "", ""), "Audio");
-        assert_eq!(
-            acquisition_channel("", "", "push-notification", "", ""),
-            "Mobile Push Notifications"
-        );
-        assert_eq!(
-            acquisition_channel("Firebase", "", "", "", ""),
-            "Mobile Push Notifications"
-        );
+        assert_eq!(acquisition_channel("", "", "push-notification", "", ""), "Mobile Push Notifications");
+        assert_eq!(acquisition_channel("Firebase", "", "", "", ""), "Mobile Push Notifications");
         assert_eq!(acquisition_channel("", "", "app", "", ""), "Referral");
         assert_eq!(acquisition_channel("", "", "link", "", ""), "Referral");
         assert_eq!(acquisition_channel("Gmail", "", "", "", ""), "Email");
-        assert_eq!(
-            acquisition_channel("", "", "", "summer-shop", ""),
-            "Organic Shopping"
-        );
-        assert_eq!(
-            acquisition_channel("", "", "ppc", "shopping", ""),
-            "Paid Shopping"
-        );
-        assert_eq!(
-            acquisition_channel("", "", "retargeting", "", ""),
-            "Paid Other"
-        );
+        assert_eq!(acquisition_channel("", "", "", "summer-shop", ""), "Organic Shopping");
+        assert_eq!(acquisition_channel("", "", "ppc", "shopping", ""), "Paid Shopping");
+        assert_eq!(acquisition_channel("", "", "retargeting", "", ""), "Paid Other");
         assert_eq!(acquisition_channel("", "", "", "workshop", ""), "Direct");
-        assert_eq!(
-            acquisition_channel("", "", "some video", "", ""),
-            "Organic Video"
-        );
-        assert_eq!(
-            acquisition_channel("Google", "", "", "", "gclid"),
-            "Paid Search"
-        );
-        assert_eq!(
-            acquisition_channel("Bing", "", "", "", "msclkid"),
-            "Paid Search"
-        );
-        assert_eq!(
-            acquisition_channel("Bing", "", "", "", "gclid"),
-            "Organic Search"
-        );
+        assert_eq!(acquisition_channel("", "", "some video", "", ""), "Organic Video");
+        assert_eq!(acquisition_channel("Google", "", "", "", "gclid"), "Paid Search");
+        assert_eq!(acquisition_channel("Bing", "", "", "", "msclkid"), "Paid Search");
+        assert_eq!(acquisition_channel("Bing", "", "", "", "gclid"), "Organic Search");
     }
 
     #[test]
@@ -470,15 +314,9 @@ mod tests {
         assert_eq!(source_category("google"), Some(SourceCategory::Search));
         assert_eq!(source_category("facebook"), Some(SourceCategory::Social));
         assert_eq!(source_category("youtube"), Some(SourceCategory::Video));
-        assert_eq!(
-            source_category("shopify.com"),
-            Some(SourceCategory::Shopping)
-        );
+        assert_eq!(source_category("shopify.com"), Some(SourceCategory::Shopping));
         assert_eq!(source_category("gmail"), Some(SourceCategory::Email));
-        assert_eq!(
-            source_category("perplexity"),
-            Some(SourceCategory::AiAssistants)
-        );
+        assert_eq!(source_category("perplexity"), Some(SourceCategory::AiAssistants));
         assert_eq!(source_category("nope"), None);
     }
 }

@@ -29,9 +29,7 @@ pub struct GeoDb {
 
 impl std::fmt::Debug for GeoDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeoDb")
-            .field("database_type", &self.reader.metadata.database_type)
-            .finish()
+        f.debug_struct("GeoDb").field("database_type", &self.reader.metadata.database_type).finish()
     }
 }
 
@@ -182,11 +180,7 @@ const CITY_OVERRIDES: &[(u32, u32)] = &[
 
 /// Applies Plausible's city override table.
 pub fn override_city(geoname_id: u32) -> u32 {
-    CITY_OVERRIDES
-        .iter()
-        .find(|(from, _)| *from == geoname_id)
-        .map(|(_, to)| *to)
-        .unwrap_or(geoname_id)
+    CITY_OVERRIDES.iter().find(|(from, _)| *from == geoname_id).map(|(_, to)| *to).unwrap_or(geoname_id)
 }
 
 impl GeoDb {
@@ -215,22 +209,13 @@ impl GeoDb {
             Ok(Some(r)) => r,
             _ => return Geo::default(),
         };
-        let country = rec
-            .country
-            .as_ref()
-            .and_then(|c| c.iso_code)
-            .or(rec.country_code)
-            .map(str::trim)
-            .unwrap_or("");
+        let country = rec.country.as_ref().and_then(|c| c.iso_code).or(rec.country_code).map(str::trim).unwrap_or("");
         if country.is_empty() || country == "-" || IGNORED_COUNTRIES.contains(&country) {
             return Geo::default();
         }
         let country = country.to_ascii_uppercase();
 
-        let mut geo = Geo {
-            country_code: country.clone(),
-            ..Geo::default()
-        };
+        let mut geo = Geo { country_code: country.clone(), ..Geo::default() };
 
         match &rec.subdivisions {
             Some(subs) => {
@@ -243,16 +228,10 @@ impl GeoDb {
                 }
             }
             None => {
-                if let Some(code) = rec
-                    .state1
-                    .and_then(|s| names::region_code_by_name(&country, s))
-                {
+                if let Some(code) = rec.state1.and_then(|s| names::region_code_by_name(&country, s)) {
                     geo.subdivision1_code = code.to_string();
                 }
-                if let Some(code) = rec
-                    .state2
-                    .and_then(|s| names::region_code_by_name(&country, s))
-                {
+                if let Some(code) = rec.state2.and_then(|s| names::region_code_by_name(&country, s)) {
                     geo.subdivision2_code = code.to_string();
                 }
             }
@@ -312,15 +291,7 @@ mod tests {
         let jp2 = db.lookup("2001:218:1:1:1:1:1:1".parse().unwrap());
         assert_eq!(jp2.country_code, "JP");
 
-        for ip in [
-            "0.0.0.1",
-            "0.0.0.2",
-            "0.0.0.0",
-            "127.0.0.1",
-            "10.0.0.1",
-            "::1",
-            "9.9.9.9",
-        ] {
+        for ip in ["0.0.0.1", "0.0.0.2", "0.0.0.0", "127.0.0.1", "10.0.0.1", "::1", "9.9.9.9"] {
             assert_eq!(db.lookup(ip.parse().unwrap()), Geo::default(), "ip {ip}");
         }
     }
@@ -374,11 +345,7 @@ mod tests {
 
     #[test]
     fn dbip_lite_flat_records() {
-        let rec = flat_record(&[
-            ("city", "San Francisco"),
-            ("country_code", "US"),
-            ("state1", "California"),
-        ]);
+        let rec = flat_record(&[("city", "San Francisco"), ("country_code", "US"), ("state1", "California")]);
         let db = GeoDb::from_bytes(tiny_mmdb(&rec)).expect("tiny mmdb opens");
         assert_eq!(db.database_type(), "DBIP-City-Lite");
         let g = db.lookup("1.2.3.4".parse().unwrap());
@@ -386,26 +353,12 @@ mod tests {
         assert_eq!(g.subdivision1_code, "US-CA");
         assert_eq!(g.subdivision2_code, "");
         assert_eq!(g.city_geoname_id, 5391959);
-        assert_eq!(
-            crate::names::city_name(g.city_geoname_id),
-            Some("San Francisco")
-        );
+        assert_eq!(crate::names::city_name(g.city_geoname_id), Some("San Francisco"));
 
-        let rec = flat_record(&[
-            ("city", "Tallinn"),
-            ("country_code", "EE"),
-            ("state1", "Harjumaa"),
-        ]);
+        let rec = flat_record(&[("city", "Tallinn"), ("country_code", "EE"), ("state1", "Harjumaa")]);
         let db = GeoDb::from_bytes(tiny_mmdb(&rec)).unwrap();
         let g = db.lookup("200.1.1.1".parse().unwrap());
-        assert_eq!(
-            (
-                g.country_code.as_str(),
-                g.subdivision1_code.as_str(),
-                g.city_geoname_id
-            ),
-            ("EE", "EE-37", 588409)
-        );
+        assert_eq!((g.country_code.as_str(), g.subdivision1_code.as_str(), g.city_geoname_id), ("EE", "EE-37", 588409));
 
         let rec = flat_record(&[("city", "Nowhere"), ("country_code", "ZZ")]);
         let db = GeoDb::from_bytes(tiny_mmdb(&rec)).unwrap();

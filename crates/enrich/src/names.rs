@@ -16,14 +16,10 @@ const REGIONS_TSV: &str = include_str!("../data/regions.tsv");
 const CITIES_GZ: &[u8] = include_bytes!("../data/cities.tsv.gz");
 
 fn parse_pairs(tsv: &'static str) -> HashMap<&'static str, &'static str> {
-    tsv.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('\t'))
-        .collect()
+    tsv.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_once('\t')).collect()
 }
 
-static COUNTRIES: Lazy<HashMap<&'static str, &'static str>> =
-    Lazy::new(|| parse_pairs(COUNTRIES_TSV));
+static COUNTRIES: Lazy<HashMap<&'static str, &'static str>> = Lazy::new(|| parse_pairs(COUNTRIES_TSV));
 static REGIONS: Lazy<HashMap<&'static str, &'static str>> = Lazy::new(|| parse_pairs(REGIONS_TSV));
 
 /// (country, lower-case region name) -> region code, for databases that only carry names.
@@ -46,9 +42,7 @@ struct Cities {
 
 static CITIES: Lazy<Cities> = Lazy::new(|| {
     let mut text = String::new();
-    flate2::read::GzDecoder::new(CITIES_GZ)
-        .read_to_string(&mut text)
-        .expect("embedded cities.tsv.gz is valid");
+    flate2::read::GzDecoder::new(CITIES_GZ).read_to_string(&mut text).expect("embedded cities.tsv.gz is valid");
     let text: &'static str = Box::leak(text.into_boxed_str());
     let mut index = Vec::with_capacity(240_000);
     let mut offset = 0usize;
@@ -79,23 +73,14 @@ static CITIES_BY_NAME: Lazy<HashMap<(&'static str, String), u32>> = Lazy::new(||
     m
 });
 
-fn split3(
-    line: &'static str,
-) -> (
-    Option<&'static str>,
-    Option<&'static str>,
-    Option<&'static str>,
-) {
+fn split3(line: &'static str) -> (Option<&'static str>, Option<&'static str>, Option<&'static str>) {
     let mut it = line.splitn(3, '\t');
     (it.next(), it.next(), it.next())
 }
 
 fn city_row(geoname_id: u32) -> Option<(&'static str, &'static str)> {
     let cities: &'static Cities = &CITIES;
-    let i = cities
-        .index
-        .binary_search_by_key(&geoname_id, |&(id, _)| id)
-        .ok()?;
+    let i = cities.index.binary_search_by_key(&geoname_id, |&(id, _)| id).ok()?;
     let start = cities.index[i].1 as usize;
     let rest = &cities.text[start..];
     let line = rest.split('\n').next()?;
@@ -132,17 +117,13 @@ pub fn city_country(geoname_id: u32) -> Option<&'static str> {
 /// ("US", "California") -> "US-CA". Used for databases without ISO 3166-2 codes.
 pub fn region_code_by_name(country: &str, name: &str) -> Option<&'static str> {
     let key_cc = COUNTRIES.get_key_value(country).map(|(k, _)| *k)?;
-    REGIONS_BY_NAME
-        .get(&(key_cc, name.trim().to_lowercase()))
-        .copied()
+    REGIONS_BY_NAME.get(&(key_cc, name.trim().to_lowercase())).copied()
 }
 
 /// Most populous GeoNames city with this name in the country (case-insensitive).
 pub fn city_id_by_name(country: &str, name: &str) -> Option<u32> {
     let key_cc = COUNTRIES.get_key_value(country).map(|(k, _)| *k)?;
-    CITIES_BY_NAME
-        .get(&(key_cc, name.trim().to_lowercase()))
-        .copied()
+    CITIES_BY_NAME.get(&(key_cc, name.trim().to_lowercase())).copied()
 }
 
 #[cfg(test)]

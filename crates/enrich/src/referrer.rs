@@ -28,10 +28,7 @@ const CUSTOM_SOURCES_JSON: &str = include_str!("../data/custom_sources.json");
 pub const CLICK_ID_PARAMS: &[&str] = &["gclid", "gbraid", "wbraid", "msclkid", "fbclid", "twclid"];
 
 /// Host-suffix families: the host itself or any subdomain of it.
-const SUFFIX_FAMILIES: &[(&str, &str)] = &[
-    ("officeapps.live.com", "Microsoft 365"),
-    ("wikipedia.org", "Wikipedia"),
-];
+const SUFFIX_FAMILIES: &[(&str, &str)] = &[("officeapps.live.com", "Microsoft 365"), ("wikipedia.org", "Wikipedia")];
 
 struct RefEntry {
     /// Path prefix ("" for host-only entries), starting with '/'.
@@ -69,8 +66,7 @@ fn load_rules() -> Rules {
             continue;
         }
         let mut parts = line.splitn(3, '\t');
-        let (Some(_medium), Some(name), Some(domain)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(_medium), Some(name), Some(domain)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
         let domain = domain.trim().to_ascii_lowercase();
@@ -81,14 +77,9 @@ fn load_rules() -> Rules {
         let entries = referers.entry(host).or_default();
         // First occurrence of an identical (host, path) wins, like the list order.
         if !entries.iter().any(|e| e.path == path) {
-            entries.push(RefEntry {
-                path,
-                name: name.to_string(),
-            });
+            entries.push(RefEntry { path, name: name.to_string() });
         }
-        lookup
-            .entry(name.to_lowercase())
-            .or_insert_with(|| name.to_string());
+        lookup.entry(name.to_lowercase()).or_insert_with(|| name.to_string());
     }
     for entries in referers.values_mut() {
         entries.sort_by_key(|e| std::cmp::Reverse(e.path.len()));
@@ -102,19 +93,11 @@ fn load_rules() -> Rules {
         lookup.insert(k.to_lowercase(), v.clone());
     }
 
-    let mut paid_sources: HashSet<String> = custom
-        .keys()
-        .filter(|k| k.ends_with("ads") || k.ends_with("ad"))
-        .cloned()
-        .collect();
+    let mut paid_sources: HashSet<String> =
+        custom.keys().filter(|k| k.ends_with("ads") || k.ends_with("ad")).cloned().collect();
     paid_sources.insert("adwords".to_string());
 
-    Rules {
-        custom,
-        lookup,
-        referers,
-        paid_sources,
-    }
+    Rules { custom, lookup, referers, paid_sources }
 }
 
 /// Whether a (lower-cased) `utm_source` is a known paid source (`acquisition_channel_paid_sources`).
@@ -170,11 +153,7 @@ fn parse_referral(page_host: &str, referrer: &str) -> Option<Referral> {
     if strip_www(&host) == strip_www(page.trim_end_matches('.')) {
         return None;
     }
-    Some(Referral {
-        scheme_prefix,
-        host,
-        path: url.path().to_string(),
-    })
+    Some(Referral { scheme_prefix, host, path: url.path().to_string() })
 }
 
 /// RefInspector-style match: exact host (with path prefix entries first), then parent domains.
@@ -200,10 +179,7 @@ fn source_from_referral(r: &Referral) -> String {
     let rules: &Rules = &RULES;
     let bare = strip_www(&r.host);
     // 1. exact custom key (android-app referrers are keyed with their scheme)
-    let keys: [String; 2] = [
-        format!("{}{}", r.scheme_prefix, r.host),
-        format!("{}{}", r.scheme_prefix, bare),
-    ];
+    let keys: [String; 2] = [format!("{}{}", r.scheme_prefix, r.host), format!("{}{}", r.scheme_prefix, bare)];
     for k in &keys {
         if let Some(v) = rules.custom.get(k) {
             return v.clone();
@@ -225,11 +201,7 @@ fn source_from_referral(r: &Referral) -> String {
 
 /// Value of the last occurrence of `key` (like a decoded query map where later keys win).
 fn param<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    query
-        .iter()
-        .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    query.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 /// Attribution for one event.
@@ -237,28 +209,15 @@ fn param<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
 /// * `page_host`: the event URL's host (www-stripped; may be "").
 /// * `query`: decoded query pairs of the event URL, in order.
 /// * `referrer`: the raw referrer string from the request, if any.
-pub fn attribution(
-    page_host: &str,
-    query: &[(String, String)],
-    referrer: Option<&str>,
-) -> Attribution {
+pub fn attribution(page_host: &str, query: &[(String, String)], referrer: Option<&str>) -> Attribution {
     let referral = referrer.and_then(|r| parse_referral(page_host, r));
 
     let referrer_col = referral
         .as_ref()
-        .map(|r| {
-            format!(
-                "{}{}{}",
-                r.scheme_prefix,
-                strip_www(&r.host),
-                r.path.trim_end_matches('/')
-            )
-        })
+        .map(|r| format!("{}{}{}", r.scheme_prefix, strip_www(&r.host), r.path.trim_end_matches('/')))
         .unwrap_or_default();
 
-    let tagged = param(query, "utm_source")
-        .or_else(|| param(query, "source"))
-        .or_else(|| param(query, "ref"));
+    let tagged = param(query, "utm_source").or_else(|| param(query, "source")).or_else(|| param(query, "ref"));
 
     let referrer_source = match (tagged, &referral) {
         (Some(t), _) => canonical_source(t),
@@ -266,11 +225,8 @@ pub fn attribution(
         (None, None) => String::new(),
     };
 
-    let click_id_param = CLICK_ID_PARAMS
-        .iter()
-        .find(|p| query.iter().any(|(k, _)| k == **p))
-        .map(|p| p.to_string())
-        .unwrap_or_default();
+    let click_id_param =
+        CLICK_ID_PARAMS.iter().find(|p| query.iter().any(|(k, _)| k == **p)).map(|p| p.to_string()).unwrap_or_default();
 
     let utm_medium = match param(query, "utm_medium") {
         Some(m) => m.to_string(),
@@ -299,9 +255,7 @@ mod tests {
     use super::*;
 
     fn q(s: &str) -> Vec<(String, String)> {
-        url::form_urlencoded::parse(s.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()
+        url::form_urlencoded::parse(s.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
     }
 
     fn src_ref(referrer: &str) -> String {
@@ -367,10 +321,7 @@ mod tests {
         let a = attribution("example.com", &q("ref=producthunt"), None);
         assert_eq!(a.utm_source, "producthunt");
         let a = attribution("example.com", &q("source=betalist"), None);
-        assert_eq!(
-            (a.referrer_source.as_str(), a.utm_source.as_str()),
-            ("betalist", "betalist")
-        );
+        assert_eq!((a.referrer_source.as_str(), a.utm_source.as_str()), ("betalist", "betalist"));
         assert_eq!(src_tag("ref=c&source=b"), "b");
         assert_eq!(src_tag("ref=c"), "c");
     }
@@ -424,18 +375,12 @@ mod tests {
             ("https://vimeo.com", "Vimeo"),
             ("https://othersite.com", "othersite.com"),
             ("https://blog.example.com", "blog.example.com"),
-            (
-                "https://www.indiehackers.com/landing-page-feedback",
-                "indiehackers.com",
-            ),
+            ("https://www.indiehackers.com/landing-page-feedback", "indiehackers.com"),
             ("https://en.m.wikipedia.org/wiki/X", "Wikipedia"),
             ("https://xx.wikipedia.org/", "Wikipedia"),
             ("https://view.officeapps.live.com/op", "Microsoft 365"),
             ("https://linktr.ee/x", "Linktree"),
-            (
-                "android-app://some.android.app",
-                "android-app://some.android.app",
-            ),
+            ("android-app://some.android.app", "android-app://some.android.app"),
             ("android-app://com.slack", "Slack"),
         ] {
             assert_eq!(src_ref(referrer), source, "referrer {referrer}");
@@ -447,11 +392,7 @@ mod tests {
         let a = attribution("example.com", &[], Some("https://facebook.com/page/"));
         assert_eq!(a.referrer, "facebook.com/page");
         assert_eq!(a.referrer_source, "Facebook");
-        let a = attribution(
-            "example.com",
-            &[],
-            Some("https://www.indiehackers.com/page?query=param#hash"),
-        );
+        let a = attribution("example.com", &[], Some("https://www.indiehackers.com/page?query=param#hash"));
         assert_eq!(a.referrer, "indiehackers.com/page");
         assert_eq!(a.referrer_source, "indiehackers.com");
         let a = attribution("example.com", &[], Some("http://m.facebook.com/"));
@@ -487,11 +428,7 @@ mod tests {
 
     #[test]
     fn utm_source_overrides_referrer_source() {
-        let a = attribution(
-            "example.com",
-            &q("utm_source=betalist"),
-            Some("https://betalist.com/my-produxct"),
-        );
+        let a = attribution("example.com", &q("utm_source=betalist"), Some("https://betalist.com/my-produxct"));
         assert_eq!(a.referrer_source, "betalist");
         assert_eq!(a.utm_source, "betalist");
         assert_eq!(a.referrer, "betalist.com/my-produxct");
@@ -514,38 +451,18 @@ mod tests {
 
     #[test]
     fn medium_inference_from_click_ids() {
-        let a = attribution(
-            "example.com",
-            &q("gclid=123identifier"),
-            Some("https://google.com"),
-        );
+        let a = attribution("example.com", &q("gclid=123identifier"), Some("https://google.com"));
         assert_eq!(a.utm_medium, "(gclid)");
         assert_eq!(a.click_id_param, "gclid");
-        let a = attribution(
-            "example.com",
-            &q("gclid=123identifier"),
-            Some("https://duckduckgo.com"),
-        );
+        let a = attribution("example.com", &q("gclid=123identifier"), Some("https://duckduckgo.com"));
         assert_eq!(a.utm_medium, "");
         assert_eq!(a.click_id_param, "gclid");
-        let a = attribution(
-            "example.com",
-            &q("gclid=123identifier&utm_medium=paidads"),
-            Some("https://google.com"),
-        );
+        let a = attribution("example.com", &q("gclid=123identifier&utm_medium=paidads"), Some("https://google.com"));
         assert_eq!(a.utm_medium, "paidads");
-        let a = attribution(
-            "example.com",
-            &q("msclkid=123identifier"),
-            Some("https://bing.com"),
-        );
+        let a = attribution("example.com", &q("msclkid=123identifier"), Some("https://bing.com"));
         assert_eq!(a.utm_medium, "(msclkid)");
         assert_eq!(a.click_id_param, "msclkid");
-        let a = attribution(
-            "example.com",
-            &q("utm_medium=display&utm_source=google&gclid=123identifier"),
-            None,
-        );
+        let a = attribution("example.com", &q("utm_medium=display&utm_source=google&gclid=123identifier"), None);
         assert_eq!(a.utm_medium, "display");
         assert_eq!(a.referrer_source, "Google");
     }
@@ -632,10 +549,7 @@ mod tests {
             for i in 0..n {
                 s.push_str(pieces[((rng >> (i * 5)) as usize) % pieces.len()]);
             }
-            let query = vec![
-                ("utm_source".to_string(), s.clone()),
-                ("gclid".to_string(), s.clone()),
-            ];
+            let query = vec![("utm_source".to_string(), s.clone()), ("gclid".to_string(), s.clone())];
             let _ = attribution(&s, &query, Some(&s));
             let _ = attribution("", &[], Some(&s));
             let _ = canonical_source(&s);

@@ -57,8 +57,7 @@ impl UaParser {
     pub fn new() -> UaParser {
         let regexes: ua_parser::Regexes<'static> =
             serde_yaml::from_str(UAP_REGEXES).expect("embedded uap regexes.yaml is valid");
-        let extractor =
-            ua_parser::Extractor::try_from(regexes).expect("embedded uap regexes compile");
+        let extractor = ua_parser::Extractor::try_from(regexes).expect("embedded uap regexes compile");
         let mut bots = isbot::Bots::default();
         bots.append(EXTRA_BOT_PATTERNS);
         UaParser {
@@ -66,9 +65,7 @@ impl UaParser {
             os: extractor.os,
             dev: extractor.dev,
             bots,
-            cache: Mutex::new(LruCache::new(
-                NonZeroUsize::new(CACHE_CAPACITY).expect("non-zero"),
-            )),
+            cache: Mutex::new(LruCache::new(NonZeroUsize::new(CACHE_CAPACITY).expect("non-zero"))),
         }
     }
 
@@ -97,13 +94,9 @@ impl UaParser {
         let dev_v = self.dev.extract(ua);
 
         let (os, os_version) = match &os_v {
-            Some(o) => map_os(
-                &o.os,
-                o.major.as_deref(),
-                o.minor.as_deref(),
-                ua,
-                dev_v.as_ref().map(|d| d.device.as_ref()),
-            ),
+            Some(o) => {
+                map_os(&o.os, o.major.as_deref(), o.minor.as_deref(), ua, dev_v.as_ref().map(|d| d.device.as_ref()))
+            }
             None => (String::new(), String::new()),
         };
 
@@ -112,20 +105,9 @@ impl UaParser {
             None => (String::new(), String::new()),
         };
 
-        let device = device_type(
-            ua,
-            &os,
-            dev_v.as_ref().map(|d| d.device.as_ref()).unwrap_or(""),
-            &browser,
-        );
+        let device = device_type(ua, &os, dev_v.as_ref().map(|d| d.device.as_ref()).unwrap_or(""), &browser);
 
-        UaInfo {
-            browser,
-            browser_version,
-            os,
-            os_version,
-            device: device.to_string(),
-        }
+        UaInfo { browser, browser_version, os, os_version, device: device.to_string() }
     }
 
     /// Bots, crawlers, headless browsers, HTTP libraries (curl, python-requests...).
@@ -231,9 +213,7 @@ fn map_browser(family: &str, major: Option<&str>, minor: Option<&str>) -> (Strin
     let name: Cow<'_, str> = match family {
         "Chrome" | "Chrome Mobile" | "Chrome Mobile iOS" | "Chrome Frame" => "Chrome".into(),
         "Safari" | "Mobile Safari" | "Mobile Safari UI/WKWebView" => "Safari".into(),
-        "Firefox" | "Firefox Mobile" | "Firefox iOS" | "Firefox Beta" | "Firefox Alpha" => {
-            "Firefox".into()
-        }
+        "Firefox" | "Firefox Mobile" | "Firefox iOS" | "Firefox Beta" | "Firefox Alpha" => "Firefox".into(),
         f if f.starts_with("Firefox (") => "Firefox".into(),
         "Edge" | "Edge Mobile" => "Microsoft Edge".into(),
         "Opera" | "Opera Mobile" | "Opera Mini" => "Opera".into(),
@@ -262,13 +242,7 @@ fn map_browser(family: &str, major: Option<&str>, minor: Option<&str>) -> (Strin
     (name.into_owned(), major_minor(major, minor))
 }
 
-fn map_os(
-    family: &str,
-    major: Option<&str>,
-    minor: Option<&str>,
-    ua: &str,
-    device: Option<&str>,
-) -> (String, String) {
+fn map_os(family: &str, major: Option<&str>, minor: Option<&str>, ua: &str, device: Option<&str>) -> (String, String) {
     let family = family.trim();
     if family.is_empty() || family == "Other" {
         return (String::new(), String::new());
@@ -290,10 +264,7 @@ fn map_os(
         "WatchOS" => "watchOS",
         "ATV OS X" => "tvOS",
         "Symbian^3 Anna" | "Symbian^3 Belle" => "Symbian^3",
-        "Chromecast Android"
-        | "Chromecast Fuchsia"
-        | "Chromecast Linux"
-        | "Chromecast SmartSpeaker" => "Google TV",
+        "Chromecast Android" | "Chromecast Fuchsia" | "Chromecast Linux" | "Chromecast SmartSpeaker" => "Google TV",
         "Windows" => {
             // uap reports Windows versions as Matomo does ("10", "8.1", "7", "XP", "Vista").
             return ("Windows".to_string(), version);
@@ -383,10 +354,8 @@ fn device_type(ua: &str, os: &str, device: &str, browser: &str) -> &'static str 
     }
 
     // Phones and other handhelds.
-    if matches!(
-        device,
-        "iPhone" | "iOS-Device" | "Generic Smartphone" | "Generic Feature Phone" | "BlackBerry"
-    ) || device.starts_with("iPod")
+    if matches!(device, "iPhone" | "iOS-Device" | "Generic Smartphone" | "Generic Feature Phone" | "BlackBerry")
+        || device.starts_with("iPod")
         || matches!(
             os,
             "iOS"
@@ -424,8 +393,7 @@ fn device_type(ua: &str, os: &str, device: &str, browser: &str) -> &'static str 
 
     // Desktop operating systems. Windows 8+ with "Touch" is a tablet in Matomo.
     if os == "Windows" {
-        if lower.contains("touch") && !lower.contains("windows nt 6.1") && ua.contains("Windows NT")
-        {
+        if lower.contains("touch") && !lower.contains("windows nt 6.1") && ua.contains("Windows NT") {
             return "Tablet";
         }
         return "Desktop";
@@ -609,10 +577,7 @@ mod tests {
     #[test]
     fn iphone_chrome_and_firefox() {
         let c = p("Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/120.0.6099.119 Mobile/15E148 Safari/604.1");
-        assert_eq!(
-            (c.browser.as_str(), c.browser_version.as_str()),
-            ("Chrome", "120.0")
-        );
+        assert_eq!((c.browser.as_str(), c.browser_version.as_str()), ("Chrome", "120.0"));
         assert_eq!((c.os.as_str(), c.device.as_str()), ("iOS", "Mobile"));
         let f = p("Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) FxiOS/120.0 Mobile/15E148 Safari/605.1.15");
         assert_eq!(f.browser, "Firefox");
@@ -697,8 +662,7 @@ mod tests {
     fn windows_tablet_pc_token_is_not_a_tablet() {
         let ie = p("Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; SV1; Tablet PC 1.7; .NET CLR 1.0.3705)");
         assert_eq!(ie.device, "Desktop");
-        let touch =
-            p("Mozilla/5.0 (Windows NT 10.0; WOW64; Trident/7.0; Touch; rv:11.0) like Gecko");
+        let touch = p("Mozilla/5.0 (Windows NT 10.0; WOW64; Trident/7.0; Touch; rv:11.0) like Gecko");
         assert_eq!(touch.device, "Tablet");
     }
 
@@ -755,9 +719,7 @@ mod tests {
 
     #[test]
     fn verification_agent() {
-        assert!(is_verification_agent(
-            "Plausible Verification Agent - if abused, contact support@plausible.io"
-        ));
+        assert!(is_verification_agent("Plausible Verification Agent - if abused, contact support@plausible.io"));
         assert!(!is_verification_agent(MAC_CHROME));
     }
 
@@ -793,17 +755,13 @@ mod tests {
     fn fuzz_random_strings() {
         let mut rng = 0x9E37_79B9_7F4A_7C15u64;
         let alphabet: Vec<char> =
-            "abcXYZ019 ;:/()._-[]{}\\?*+^$|éü中\u{0}\t\nMozillaChromeAndroidiPhone"
-                .chars()
-                .collect();
+            "abcXYZ019 ;:/()._-[]{}\\?*+^$|éü中\u{0}\t\nMozillaChromeAndroidiPhone".chars().collect();
         for _ in 0..3000 {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
             let len = (rng % 120) as usize;
-            let s: String = (0..len)
-                .map(|i| alphabet[((rng >> (i % 50)) as usize + i * 7) % alphabet.len()])
-                .collect();
+            let s: String = (0..len).map(|i| alphabet[((rng >> (i % 50)) as usize + i * 7) % alphabet.len()]).collect();
             let _ = p(&s);
             let _ = P.is_bot(&s);
         }

@@ -21,8 +21,7 @@ fn cases_dir() -> Option<PathBuf> {
 }
 
 fn str_field<'a>(body: &'a Value, keys: &[&str]) -> Option<&'a str> {
-    keys.iter()
-        .find_map(|k| body.get(*k).and_then(Value::as_str))
+    keys.iter().find_map(|k| body.get(*k).and_then(Value::as_str))
 }
 
 #[test]
@@ -33,27 +32,16 @@ fn event_cases_match() {
     };
     let parser = UaParser::new();
     let mut checked = 0;
-    for file in [
-        "source_rules.json",
-        "acquisition_channels.json",
-        "ingestion.json",
-    ] {
+    for file in ["source_rules.json", "acquisition_channels.json", "ingestion.json"] {
         let text = std::fs::read_to_string(dir.join(file)).expect("readable case file");
         let doc: Value = serde_json::from_str(&text).expect("valid json");
         for case in doc["cases"].as_array().expect("cases") {
             let id = case["id"].as_str().unwrap_or("?");
             let steps = case["steps"].as_array().cloned().unwrap_or_default();
-            let events: Vec<&Value> = steps
-                .iter()
-                .filter(|s| s["request"]["path"] == "/api/event")
-                .collect();
+            let events: Vec<&Value> = steps.iter().filter(|s| s["request"]["path"] == "/api/event").collect();
             let queries: Vec<&Value> = steps
                 .iter()
-                .filter(|s| {
-                    s["request"]["path"]
-                        .as_str()
-                        .is_some_and(|p| p.starts_with("/api/v2/query"))
-                })
+                .filter(|s| s["request"]["path"].as_str().is_some_and(|p| p.starts_with("/api/v2/query")))
                 .collect();
             if events.len() != 1 || queries.is_empty() {
                 continue;
@@ -71,10 +59,8 @@ fn event_cases_match() {
             };
             let host = url.host_str().unwrap_or("");
             let host = host.strip_prefix("www.").unwrap_or(host);
-            let query: Vec<(String, String)> = url
-                .query_pairs()
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
+            let query: Vec<(String, String)> =
+                url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
             let referrer = str_field(body, &["r", "referrer"]);
             let a = attribution(host, &query, referrer);
             let channel = acquisition_channel(
@@ -84,16 +70,11 @@ fn event_cases_match() {
                 &a.utm_campaign,
                 &a.click_id_param,
             );
-            let ua = ev["request"]["headers"]["User-Agent"]
-                .as_str()
-                .unwrap_or("");
+            let ua = ev["request"]["headers"]["User-Agent"].as_str().unwrap_or("");
             let info = parser.parse(ua);
 
             for q in queries {
-                let dims = q["request"]["body"]["dimensions"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
+                let dims = q["request"]["body"]["dimensions"].as_array().cloned().unwrap_or_default();
                 let Some(results) = q["expect"]["equals"]["results"].as_array() else {
                     continue;
                 };
@@ -124,19 +105,12 @@ fn event_cases_match() {
                         "visit:device" => none(&info.device, "(not set)"),
                         _ => continue,
                     };
-                    assert_eq!(
-                        Some(actual.as_str()),
-                        exp.as_str(),
-                        "case {id}: dimension {dim}"
-                    );
+                    assert_eq!(Some(actual.as_str()), exp.as_str(), "case {id}: dimension {dim}");
                     checked += 1;
                 }
             }
         }
     }
     eprintln!("checked {checked} conformance dimension values");
-    assert!(
-        checked >= 100,
-        "expected to check many values, checked {checked}"
-    );
+    assert!(checked >= 100, "expected to check many values, checked {checked}");
 }

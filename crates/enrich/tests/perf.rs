@@ -40,11 +40,7 @@ fn ua_timings() {
     std::hint::black_box(tally_enrich::city_name(588409));
     println!("city table first use: {:?}", t.elapsed());
     let t = Instant::now();
-    std::hint::black_box(tally_enrich::attribution(
-        "example.com",
-        &[],
-        Some("https://google.com"),
-    ));
+    std::hint::black_box(tally_enrich::attribution("example.com", &[], Some("https://google.com")));
     println!("referrer rules first use: {:?}", t.elapsed());
 }
 
@@ -63,13 +59,7 @@ fn dump_fixture_uas() {
             continue;
         }
         let i = p.parse(ua);
-        let key = format!(
-            "{} | {} | {} | bot={}",
-            i.browser,
-            i.os,
-            i.device,
-            p.is_bot(ua)
-        );
+        let key = format!("{} | {} | {} | bot={}", i.browser, i.os, i.device, p.is_bot(ua));
         let e = counts.entry(key).or_insert((0, ua.to_string()));
         e.0 += 1;
     }

@@ -25,11 +25,7 @@ pub fn client_ip_with<'a>(lookup: impl Fn(&str) -> Option<&'a str>, peer: IpAddr
         present("x-forwarded-for").map(first_forwarded_for),
         present("forwarded").and_then(forwarded_for),
     ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|ip| !ip.is_empty())
-        .unwrap_or_else(|| peer.to_string())
+    candidates.into_iter().flatten().find(|ip| !ip.is_empty()).unwrap_or_else(|| peer.to_string())
 }
 
 /// First entry of an `X-Forwarded-For`-style list, trimmed, port and brackets removed.

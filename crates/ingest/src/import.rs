@@ -55,14 +55,8 @@ fn str_field(o: &Map<String, Value>, k: &str) -> Result<String, String> {
 fn u64_field(o: &Map<String, Value>, k: &str) -> Result<Option<u64>, String> {
     match o.get(k) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| format!("{k} must be a non-negative integer")),
-        Some(Value::String(s)) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("{k} must be a non-negative integer")),
+        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| format!("{k} must be a non-negative integer")),
+        Some(Value::String(s)) => s.parse().map(Some).map_err(|_| format!("{k} must be a non-negative integer")),
         Some(_) => Err(format!("{k} must be a non-negative integer")),
     }
 }
@@ -71,21 +65,17 @@ fn decimal_field(o: &Map<String, Value>, k: &str) -> Result<Option<Decimal>, Str
     match o.get(k) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) => Decimal::from_str(s)
-            .map(Some)
-            .map_err(|_| format!("{k} must be a decimal")),
-        Some(Value::Number(n)) => Decimal::from_str(&n.to_string())
-            .map(Some)
-            .map_err(|_| format!("{k} must be a decimal")),
+        Some(Value::String(s)) => Decimal::from_str(s).map(Some).map_err(|_| format!("{k} must be a decimal")),
+        Some(Value::Number(n)) => {
+            Decimal::from_str(&n.to_string()).map(Some).map_err(|_| format!("{k} must be a decimal"))
+        }
         Some(_) => Err(format!("{k} must be a decimal")),
     }
 }
 
 fn parse_event(o: &Map<String, Value>, site_id: u64) -> Result<Line, String> {
     let ts = match o.get("timestamp") {
-        Some(Value::String(s)) => {
-            parse_timestamp(s).ok_or_else(|| format!("invalid timestamp {s:?}"))?
-        }
+        Some(Value::String(s)) => parse_timestamp(s).ok_or_else(|| format!("invalid timestamp {s:?}"))?,
         _ => return Err("timestamp is required".into()),
     };
     let mut e = EventRow::new(ts);
@@ -144,9 +134,7 @@ fn parse_event(o: &Map<String, Value>, site_id: u64) -> Result<Line, String> {
     e.revenue_source_amount = decimal_field(o, "revenue_source_amount")?;
     e.revenue_reporting_currency = str_field(o, "revenue_reporting_currency")?;
     e.revenue_source_currency = str_field(o, "revenue_source_currency")?;
-    e.engagement_time = u64_field(o, "engagement_time")?
-        .unwrap_or(0)
-        .min(u32::MAX as u64) as u32;
+    e.engagement_time = u64_field(o, "engagement_time")?.unwrap_or(0).min(u32::MAX as u64) as u32;
     e.scroll_depth = match u64_field(o, "scroll_depth")? {
         None => 0,
         Some(v) if v <= 100 || v == 255 => v as u8,
@@ -161,11 +149,7 @@ fn parse_event(o: &Map<String, Value>, site_id: u64) -> Result<Line, String> {
     })
 }
 
-fn parse_imported(
-    o: &Map<String, Value>,
-    site_id: u64,
-    import_id: Option<i64>,
-) -> Result<ImportedRow, String> {
+fn parse_imported(o: &Map<String, Value>, site_id: u64, import_id: Option<i64>) -> Result<ImportedRow, String> {
     let name = o.get("table").and_then(|t| t.as_str()).unwrap_or_default();
     let table = imported_table(name).ok_or_else(|| format!("unknown table {name:?}"))?;
     let import_id = import_id.ok_or("no import exists for this site; create one first")?;
@@ -195,19 +179,12 @@ fn parse_imported(
             }),
         });
     }
-    Ok(ImportedRow {
-        table,
-        site_id,
-        import_id,
-        date,
-        values,
-    })
+    Ok(ImportedRow { table, site_id, import_id, date, values })
 }
 
 /// Parses an NDJSON body. `import_id`: the site's newest import (for `table` lines).
 pub fn parse(body: &[u8], site_id: u64, import_id: Option<i64>) -> Result<Parsed, ImportError> {
-    let text =
-        std::str::from_utf8(body).map_err(|_| ImportError("body is not valid UTF-8".into()))?;
+    let text = std::str::from_utf8(body).map_err(|_| ImportError("body is not valid UTF-8".into()))?;
     let mut lines = Vec::new();
     let mut out = Parsed::default();
     for (i, raw) in text.split('\n').enumerate() {
@@ -221,8 +198,7 @@ pub fn parse(body: &[u8], site_id: u64, import_id: Option<i64>) -> Result<Parsed
             return Err(fail("expected a JSON object".into()));
         };
         if o.contains_key("table") {
-            out.imported
-                .push(parse_imported(&o, site_id, import_id).map_err(fail)?);
+            out.imported.push(parse_imported(&o, site_id, import_id).map_err(fail)?);
         } else {
             lines.push(parse_event(&o, site_id).map_err(fail)?);
         }

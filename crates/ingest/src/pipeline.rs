@@ -49,9 +49,7 @@ pub struct SessionCache {
 
 impl Default for SessionCache {
     fn default() -> Self {
-        SessionCache {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-        }
+        SessionCache { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
     }
 }
 
@@ -68,9 +66,7 @@ impl SessionCache {
         for row in rows {
             let key = (row.site_id, row.user_id);
             let last_seen = row.timestamp;
-            self.shard(key.0)
-                .lock()
-                .insert(key, Cached { row, last_seen });
+            self.shard(key.0).lock().insert(key, Cached { row, last_seen });
         }
     }
 
@@ -116,15 +112,7 @@ impl Ingestor {
         ua: Arc<UaParser>,
         geo: Option<Arc<GeoDb>>,
     ) -> Self {
-        Ingestor {
-            config,
-            buffer,
-            salts,
-            sessions: SessionCache::default(),
-            ua,
-            geo,
-            rate: Mutex::new(HashMap::new()),
-        }
+        Ingestor { config, buffer, salts, sessions: SessionCache::default(), ua, geo, rate: Mutex::new(HashMap::new()) }
     }
 
     /// Processes one accepted request; returns how many domain-events were dropped.
@@ -199,9 +187,7 @@ impl Ingestor {
         let root = root_domain(&req.hostname);
         let ua = inc.user_agent.as_str();
         let user_id = visitor_id(&salts.current, ua, &inc.client_ip, &site.domain, &root);
-        let previous_id = salts
-            .previous
-            .map(|p| visitor_id(&p, ua, &inc.client_ip, &site.domain, &root));
+        let previous_id = salts.previous.map(|p| visitor_id(&p, ua, &inc.client_ip, &site.domain, &root));
         event.user_id = user_id;
         let site_id = site.id as u64;
 
@@ -214,11 +200,7 @@ impl Ingestor {
             .into_iter()
             .flatten()
             .map(|u| (site_id, u))
-            .find(|k| {
-                cache
-                    .get(k)
-                    .is_some_and(|c| session::is_live(c.last_seen, event.timestamp))
-            });
+            .find(|k| cache.get(k).is_some_and(|c| session::is_live(c.last_seen, event.timestamp)));
 
         match kind {
             Kind::Engagement => {
@@ -248,13 +230,7 @@ impl Ingestor {
                         session::start(&event, kind)
                     }
                 };
-                cache.insert(
-                    (site_id, user_id),
-                    Cached {
-                        row: new_state.clone(),
-                        last_seen: event.timestamp,
-                    },
-                );
+                cache.insert((site_id, user_id), Cached { row: new_state.clone(), last_seen: event.timestamp });
                 self.buffer.push(event, Some(new_state));
             }
         }
@@ -264,11 +240,7 @@ impl Ingestor {
     /// Session attributes from the request: attribution, channel, user agent, location.
     fn enrich(&self, inc: &Incoming, attrs: &mut SessionAttrs) {
         let req = &inc.request;
-        let host = if req.hostname == "(none)" {
-            ""
-        } else {
-            req.hostname.as_str()
-        };
+        let host = if req.hostname == "(none)" { "" } else { req.hostname.as_str() };
         let a = tally_enrich::attribution(host, &req.query, req.referrer.as_deref());
         attrs.referrer = a.referrer;
         attrs.referrer_source = a.referrer_source;
@@ -308,9 +280,7 @@ impl Ingestor {
         let Ok(goals) = self.config.goals(site.id) else {
             return;
         };
-        let Some(goal) = goals
-            .iter()
-            .find(|g| g.currency.is_some() && g.event_name.as_deref() == Some(&event.name))
+        let Some(goal) = goals.iter().find(|g| g.currency.is_some() && g.event_name.as_deref() == Some(&event.name))
         else {
             return;
         };

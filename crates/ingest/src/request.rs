@@ -112,11 +112,7 @@ impl EventRequest {
     /// A query parameter's value; for a repeated key the last one wins (Elixir `URI.decode_query`
     /// builds a map).
     pub fn query_param(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }
 
@@ -135,10 +131,7 @@ impl RequestError {
         }
         let mut body = Map::new();
         body.insert("errors".to_string(), Value::Object(fields));
-        RequestError {
-            status: 400,
-            body: Value::Object(body),
-        }
+        RequestError { status: 400, body: Value::Object(body) }
     }
 
     fn unparsable() -> RequestError {
@@ -170,10 +163,7 @@ impl std::error::Error for RequestError {}
 ///
 /// `content_type` is accepted for the caller's convenience but does not change the outcome: every
 /// body must be one JSON object of at most [`MAX_BODY_BYTES`] bytes (the tracker posts `text/plain`).
-pub fn parse_event_request(
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Result<EventRequest, RequestError> {
+pub fn parse_event_request(content_type: Option<&str>, body: &[u8]) -> Result<EventRequest, RequestError> {
     let _ = content_type;
     if body.len() > MAX_BODY_BYTES {
         return Err(RequestError::unparsable());
@@ -214,8 +204,7 @@ impl Obj {
 
     /// First alias whose value is not null.
     fn first_non_null(&self, keys: &[&str]) -> Option<&Json> {
-        keys.iter()
-            .find_map(|k| self.get(k).filter(|v| !matches!(v, Json::Null)))
+        keys.iter().find_map(|k| self.get(k).filter(|v| !matches!(v, Json::Null)))
     }
 }
 
@@ -329,18 +318,11 @@ fn build(body: &Obj) -> Result<EventRequest, RequestError> {
     }
 
     // query params
-    let query = uri
-        .as_ref()
-        .and_then(|u| u.query.as_deref())
-        .map(decode_query)
-        .unwrap_or_default();
+    let query = uri.as_ref().and_then(|u| u.query.as_deref()).map(decode_query).unwrap_or_default();
 
     // revenue, interactive, script version, legacy screen width
     let revenue = parse_revenue(body.either(&["revenue", "$"]));
-    let interactive = !matches!(
-        body.first_non_null(&["i", "interactive"]),
-        Some(Json::Bool(false))
-    );
+    let interactive = !matches!(body.first_non_null(&["i", "interactive"]), Some(Json::Bool(false)));
     let script_version = match body.get("v") {
         Some(Json::Int(text)) => u32::try_from(saturating_int(text)).unwrap_or(0),
         _ => 0,
@@ -441,19 +423,14 @@ fn elixir_integer_parse(s: &str) -> Option<(i128, &str)> {
         Some(b'+') => (false, 1),
         _ => (false, 0),
     };
-    let digits = bytes[start..]
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count();
+    let digits = bytes[start..].iter().take_while(|b| b.is_ascii_digit()).count();
     if digits == 0 {
         return None;
     }
     let end = start + digits;
     let mut value: i128 = 0;
     for &b in &bytes[start..end] {
-        value = value
-            .saturating_mul(10)
-            .saturating_add(i128::from(b - b'0'));
+        value = value.saturating_mul(10).saturating_add(i128::from(b - b'0'));
     }
     Some((if negative { -value } else { value }, &s[end..]))
 }
@@ -519,14 +496,8 @@ fn scalar_to_string(value: &Json) -> Option<String> {
     }
 }
 
-fn build_props(
-    body: &Obj,
-    name: Option<&str>,
-    pathname: &str,
-    errors: &mut Errors,
-) -> Vec<(String, String)> {
-    let fields =
-        decode_or_fallback(body.either(&["m", "meta", "p", "props"])).map_or(Vec::new(), |o| o.0);
+fn build_props(body: &Obj, name: Option<&str>, pathname: &str, errors: &mut Errors) -> Vec<(String, String)> {
+    let fields = decode_or_fallback(body.either(&["m", "meta", "p", "props"])).map_or(Vec::new(), |o| o.0);
     // The decoded map, in Elixir map order (keys sorted bytewise; a repeated key keeps its last value).
     let mut map: BTreeMap<String, Json> = BTreeMap::new();
     for (k, v) in fields {
@@ -549,10 +520,7 @@ fn build_props(
         }
     }
     kept.truncate(MAX_PROPS);
-    if kept
-        .iter()
-        .any(|(k, v)| k.len() > MAX_PROP_KEY_BYTES || v.len() > MAX_PROP_VALUE_BYTES)
-    {
+    if kept.iter().any(|(k, v)| k.len() > MAX_PROP_KEY_BYTES || v.len() > MAX_PROP_VALUE_BYTES) {
         errors.add("props", ERR_PROPS_TOO_LONG);
     }
     kept.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
@@ -566,18 +534,8 @@ fn build_props(
 fn parse_revenue(value: Option<&Json>) -> Option<Revenue> {
     let obj = decode_or_fallback(value)?;
     // The map must carry both keys (any values).
-    let amount = obj
-        .0
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "amount")
-        .map(|(_, v)| v)?;
-    let currency = obj
-        .0
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "currency")
-        .map(|(_, v)| v)?;
+    let amount = obj.0.iter().rev().find(|(k, _)| k == "amount").map(|(_, v)| v)?;
+    let currency = obj.0.iter().rev().find(|(k, _)| k == "currency").map(|(_, v)| v)?;
     let Json::Str(currency) = currency else {
         return None;
     };
@@ -599,10 +557,7 @@ fn parse_revenue(value: Option<&Json>) -> Option<Revenue> {
         }
         _ => return None,
     };
-    Some(Revenue {
-        amount,
-        currency: currency.clone(),
-    })
+    Some(Revenue { amount, currency: currency.clone() })
 }
 
 /// Elixir `Decimal.parse/1` on a string: the longest decimal prefix (`[+-]digits[.digits][e[+-]digits]`),
@@ -665,11 +620,7 @@ fn decimal_parse_prefix(s: &str) -> Option<(bool, String, i64)> {
             }
         } else {
             let magnitude: i64 = exp_digits.parse().unwrap_or(i64::MAX / 4).min(i64::MAX / 4);
-            exponent = if exp_negative == Some(true) {
-                -magnitude
-            } else {
-                magnitude
-            };
+            exponent = if exp_negative == Some(true) { -magnitude } else { magnitude };
         }
     }
     let digits = format!("{int_digits}{frac_digits}");
@@ -701,9 +652,7 @@ fn decimal_from_parts(negative: bool, digits: &str, exponent: i64) -> Option<Dec
         let scale = -exponent;
         let fits_scale = scale <= i64::from(Decimal::MAX_SCALE);
         let mantissa = if digits.len() <= 38 {
-            digits.iter().try_fold(0u128, |acc, &d| {
-                acc.checked_mul(10)?.checked_add(u128::from(d))
-            })
+            digits.iter().try_fold(0u128, |acc, &d| acc.checked_mul(10)?.checked_add(u128::from(d)))
         } else {
             None
         };
@@ -743,20 +692,18 @@ fn decimal_from_parts(negative: bool, digits: &str, exponent: i64) -> Option<Dec
 
 /// The ISO 4217 codes Plausible accepts (`Money.Currency.known_current_currencies/0`).
 pub const CURRENCIES: [&str; 177] = [
-    "AED", "AFN", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BHD",
-    "BIF", "BMD", "BND", "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF",
-    "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUP", "CVE", "CZK", "DJF",
-    "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP",
-    "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR",
-    "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT",
-    "LAK", "LBP", "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP",
-    "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR",
-    "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB",
-    "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN",
-    "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH",
-    "UGX", "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF",
-    "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XCD", "XCG", "XDR", "XOF", "XPD", "XPF", "XPT",
-    "XSU", "XTS", "XUA", "XXX", "YER", "ZAR", "ZMW", "ZWG",
+    "AED", "AFN", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BHD", "BIF", "BMD", "BND",
+    "BOB", "BOV", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP", "CNY",
+    "COP", "COU", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP",
+    "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD",
+    "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP",
+    "LKR", "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN",
+    "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN",
+    "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD",
+    "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX",
+    "USD", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF", "XAG", "XAU", "XBA", "XBB",
+    "XBC", "XBD", "XCD", "XCG", "XDR", "XOF", "XPD", "XPF", "XPT", "XSU", "XTS", "XUA", "XXX", "YER", "ZAR", "ZMW",
+    "ZWG",
 ];
 
 /// Whether `code` is an accepted currency code (exact, upper case).
@@ -783,11 +730,7 @@ fn shortest_digits(f: f64) -> (String, i32) {
 /// `100.0`, `1.0e3`, `0.1`, `1.0e-7`.
 pub fn elixir_float_to_string(f: f64) -> String {
     if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0.0".into()
-        } else {
-            "0.0".into()
-        };
+        return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
     }
     let (s, place) = shortest_digits(f);
     let l = s.len() as i32;
@@ -850,21 +793,16 @@ fn decode_lossy(s: &str, plus_as_space: bool) -> String {
                 out.push(b' ');
                 i += 1;
             }
-            b'%' => {
-                match (
-                    b.get(i + 1).and_then(|&h| hex_value(h)),
-                    b.get(i + 2).and_then(|&l| hex_value(l)),
-                ) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 3;
-                    }
-                    _ => {
-                        out.push(b'%');
-                        i += 1;
-                    }
+            b'%' => match (b.get(i + 1).and_then(|&h| hex_value(h)), b.get(i + 2).and_then(|&l| hex_value(l))) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
                 }
-            }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
             c => {
                 out.push(c);
                 i += 1;
@@ -916,9 +854,7 @@ mod uri {
         // ^(([a-z][a-z0-9\+\-\.]*):)?   (case-insensitive, ASCII)
         if b.first().is_some_and(u8::is_ascii_alphabetic) {
             let mut j = 1;
-            while j < b.len()
-                && (b[j].is_ascii_alphanumeric() || matches!(b[j], b'+' | b'-' | b'.'))
-            {
+            while j < b.len() && (b[j].is_ascii_alphanumeric() || matches!(b[j], b'+' | b'-' | b'.')) {
                 j += 1;
             }
             if b.get(j) == Some(&b':') {
@@ -930,9 +866,7 @@ mod uri {
         // (//([^/?#]*))?
         if s[i..].starts_with("//") {
             let start = i + 2;
-            let end = s[start..]
-                .find(['/', '?', '#'])
-                .map_or(s.len(), |k| start + k);
+            let end = s[start..].find(['/', '?', '#']).map_or(s.len(), |k| start + k);
             uri.host = authority_host(&s[start..end]);
             i = end;
         }
@@ -980,11 +914,7 @@ mod uri {
         if host.is_empty() {
             return None;
         }
-        Some(
-            host.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string(),
-        )
+        Some(host.trim_start_matches('[').trim_end_matches(']').to_string())
     }
 
     /// Length of a leading `\[[a-zA-Z0-9:.]*\]`, if present.
@@ -993,10 +923,7 @@ mod uri {
         if b.first() != Some(&b'[') {
             return None;
         }
-        let inner = b[1..]
-            .iter()
-            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b':' | b'.'))
-            .count();
+        let inner = b[1..].iter().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b':' | b'.')).count();
         (b.get(1 + inner) == Some(&b']')).then_some(inner + 2)
     }
 }
@@ -1041,11 +968,7 @@ mod json {
     /// including non-finite floats (`1e400`) and lone surrogate escapes. Iterative, so nesting depth
     /// is bounded only by the input size.
     pub(super) fn parse(s: &str) -> Option<Json> {
-        let mut r = Reader {
-            b: s.as_bytes(),
-            s,
-            i: 0,
-        };
+        let mut r = Reader { b: s.as_bytes(), s, i: 0 };
         let mut stack: Vec<Frame> = Vec::new();
         'value: loop {
             r.skip_ws();
@@ -1059,11 +982,7 @@ mod json {
                         Json::Obj(Vec::new())
                     } else {
                         let key = r.key()?;
-                        stack.push(if keep {
-                            Frame::Obj(Vec::new(), key)
-                        } else {
-                            Frame::SkipObj
-                        });
+                        stack.push(if keep { Frame::Obj(Vec::new(), key) } else { Frame::SkipObj });
                         continue 'value;
                     }
                 }
@@ -1074,11 +993,7 @@ mod json {
                         r.i += 1;
                         Json::Arr(Vec::new())
                     } else {
-                        stack.push(if keep {
-                            Frame::Arr(Vec::new())
-                        } else {
-                            Frame::SkipArr
-                        });
+                        stack.push(if keep { Frame::Arr(Vec::new()) } else { Frame::SkipArr });
                         continue 'value;
                     }
                 }
@@ -1318,8 +1233,7 @@ mod tests {
 
     #[test]
     fn decimal_prefix_parsing() {
-        let d =
-            |s: &str| decimal_parse_prefix(s).and_then(|(n, d, e)| decimal_from_parts(n, &d, e));
+        let d = |s: &str| decimal_parse_prefix(s).and_then(|(n, d, e)| decimal_from_parts(n, &d, e));
         assert_eq!(d("12.5abc").unwrap().to_string(), "12.5");
         assert_eq!(d(".5").unwrap().to_string(), "0.5");
         assert_eq!(d("-3").unwrap().to_string(), "-3");
@@ -1332,10 +1246,7 @@ mod tests {
         assert!(d(".").is_none());
         assert!(d("1e+").is_none());
         assert!(d("").is_none());
-        assert_eq!(
-            d("0.1234567890123456789012345678901").unwrap().to_string(),
-            "0.1234567890123456789012345679"
-        );
+        assert_eq!(d("0.1234567890123456789012345678901").unwrap().to_string(), "0.1234567890123456789012345679");
         assert!(d("1e40").is_none());
     }
 
@@ -1344,40 +1255,16 @@ mod tests {
         assert_eq!(json::parse(" {} "), Some(Json::Obj(vec![])));
         assert_eq!(
             json::parse("[1,-0,2.5]"),
-            Some(Json::Arr(vec![
-                Json::Int("1".into()),
-                Json::Int("0".into()),
-                Json::Float(2.5)
-            ]))
+            Some(Json::Arr(vec![Json::Int("1".into()), Json::Int("0".into()), Json::Float(2.5)]))
         );
-        assert_eq!(
-            json::parse("\"\\ud83d\\ude00\""),
-            Some(Json::Str("😀".into()))
-        );
-        for bad in [
-            "",
-            "{",
-            "{]",
-            "[1,]",
-            "{\"a\":1,}",
-            "01",
-            "1.",
-            "-",
-            "\"\\ud800\"",
-            "1e400",
-            "\"a\nb\"",
-            "{} x",
-            "nul",
-        ] {
+        assert_eq!(json::parse("\"\\ud83d\\ude00\""), Some(Json::Str("😀".into())));
+        for bad in
+            ["", "{", "{]", "[1,]", "{\"a\":1,}", "01", "1.", "-", "\"\\ud800\"", "1e400", "\"a\nb\"", "{} x", "nul"]
+        {
             assert_eq!(json::parse(bad), None, "{bad:?}");
         }
         let deep = "[".repeat(100_000) + &"]".repeat(100_000);
-        assert_eq!(
-            json::parse(&deep),
-            Some(Json::Arr(vec![Json::Arr(vec![Json::Arr(vec![
-                Json::Arr(vec![])
-            ])])]))
-        );
+        assert_eq!(json::parse(&deep), Some(Json::Arr(vec![Json::Arr(vec![Json::Arr(vec![Json::Arr(vec![])])])])));
         let deep_obj = "{\"a\":".repeat(50_000) + "1" + &"}".repeat(50_000);
         assert!(json::parse(&deep_obj).is_some());
         assert!(json::parse(&("[".repeat(1000) + &"]".repeat(999))).is_none());
@@ -1393,22 +1280,13 @@ mod tests {
         assert_eq!(u.host.as_deref(), Some(""));
         let u = uri::parse("/blog?x=1#y");
         assert_eq!(
-            (
-                u.scheme,
-                u.host,
-                u.path.as_deref(),
-                u.query.as_deref(),
-                u.fragment.as_deref()
-            ),
+            (u.scheme, u.host, u.path.as_deref(), u.query.as_deref(), u.fragment.as_deref()),
             (None, None, Some("/blog"), Some("x=1"), Some("y"))
         );
         let u = uri::parse("http://user:pw@[::1]:8080/p");
         assert_eq!(u.host.as_deref(), Some("::1"));
         let u = uri::parse("HTTP://Example.com");
-        assert_eq!(
-            (u.scheme.as_deref(), u.host.as_deref(), u.path),
-            (Some("http"), Some("Example.com"), None)
-        );
+        assert_eq!((u.scheme.as_deref(), u.host.as_deref(), u.path), (Some("http"), Some("Example.com"), None));
         let u = uri::parse("http://:80/");
         assert_eq!(u.host, None);
     }

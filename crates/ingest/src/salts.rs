@@ -37,15 +37,8 @@ impl Salts {
             config.add_salt(s, now)?;
             salts.insert(0, (s, now));
         }
-        let pair = SaltPair {
-            current: salts[0].0,
-            previous: salts.get(1).map(|s| s.0),
-            created: salts[0].1,
-        };
-        Ok(Salts {
-            config,
-            pair: RwLock::new(pair),
-        })
+        let pair = SaltPair { current: salts[0].0, previous: salts.get(1).map(|s| s.0), created: salts[0].1 };
+        Ok(Salts { config, pair: RwLock::new(pair) })
     }
 
     pub fn get(&self) -> SaltPair {
@@ -61,11 +54,7 @@ impl Salts {
         self.config.add_salt(s, now)?;
         self.config.delete_salts_before(now - Duration::hours(48))?;
         let mut p = self.pair.write();
-        *p = SaltPair {
-            current: s,
-            previous: Some(p.current),
-            created: now,
-        };
+        *p = SaltPair { current: s, previous: Some(p.current), created: now };
         Ok(true)
     }
 }

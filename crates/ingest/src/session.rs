@@ -35,11 +35,7 @@ impl Kind {
 /// session's; `event.session_id` must already be set.
 pub fn start(event: &EventRow, kind: Kind) -> SessionRow {
     let pageview = kind == Kind::Pageview;
-    let (host, page) = if pageview {
-        (event.hostname.clone(), event.pathname.clone())
-    } else {
-        Default::default()
-    };
+    let (host, page) = if pageview { (event.hostname.clone(), event.pathname.clone()) } else { Default::default() };
     SessionRow {
         site_id: event.site_id,
         session_id: event.session_id,
@@ -78,10 +74,7 @@ pub fn update(session: &SessionRow, event: &EventRow, kind: Kind) -> SessionRow 
         s.pageviews += 1;
     }
     s.events += 1;
-    s.duration = (event.timestamp - s.start)
-        .num_seconds()
-        .unsigned_abs()
-        .min(u32::MAX as u64) as u32;
+    s.duration = (event.timestamp - s.start).num_seconds().unsigned_abs().min(u32::MAX as u64) as u32;
     let ends_bounce = match kind {
         Kind::Pageview => s.pageviews >= 2,
         Kind::Custom { interactive } => interactive,
@@ -105,10 +98,7 @@ mod tests {
     use chrono::NaiveDate;
 
     fn t(h: u32, m: u32, s: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(2024, 1, 1)
-            .unwrap()
-            .and_hms_opt(h, m, s)
-            .unwrap()
+        NaiveDate::from_ymd_opt(2024, 1, 1).unwrap().and_hms_opt(h, m, s).unwrap()
     }
 
     fn ev(name: &str, ts: NaiveDateTime, path: &str) -> EventRow {
@@ -130,43 +120,21 @@ mod tests {
     fn pageviews_and_custom_events_end_bounce() {
         let s = start(&ev("pageview", t(10, 0, 0), "/a"), Kind::Pageview);
         assert!(s.is_bounce);
-        let s2 = update(
-            &s,
-            &ev("Signup", t(10, 1, 0), "/a"),
-            Kind::Custom { interactive: false },
-        );
+        let s2 = update(&s, &ev("Signup", t(10, 1, 0), "/a"), Kind::Custom { interactive: false });
         assert!(s2.is_bounce);
         assert_eq!(s2.events, 2);
         let s3 = update(&s2, &ev("pageview", t(10, 5, 0), "/b"), Kind::Pageview);
         assert!(!s3.is_bounce);
-        assert_eq!(
-            (
-                s3.entry_page.as_str(),
-                s3.exit_page.as_str(),
-                s3.duration,
-                s3.pageviews
-            ),
-            ("/a", "/b", 300, 2)
-        );
-        let s4 = update(
-            &s,
-            &ev("Signup", t(10, 1, 0), "/a"),
-            Kind::Custom { interactive: true },
-        );
+        assert_eq!((s3.entry_page.as_str(), s3.exit_page.as_str(), s3.duration, s3.pageviews), ("/a", "/b", 300, 2));
+        let s4 = update(&s, &ev("Signup", t(10, 1, 0), "/a"), Kind::Custom { interactive: true });
         assert!(!s4.is_bounce);
     }
 
     #[test]
     fn custom_event_session_gets_entry_page_from_first_pageview() {
-        let s = start(
-            &ev("Signup", t(10, 0, 0), "/x"),
-            Kind::Custom { interactive: true },
-        );
+        let s = start(&ev("Signup", t(10, 0, 0), "/x"), Kind::Custom { interactive: true });
         assert_eq!(s.entry_page, "");
         let s2 = update(&s, &ev("pageview", t(10, 0, 5), "/y"), Kind::Pageview);
-        assert_eq!(
-            (s2.entry_page.as_str(), s2.exit_page.as_str()),
-            ("/y", "/y")
-        );
+        assert_eq!((s2.entry_page.as_str(), s2.exit_page.as_str()), ("/y", "/y"));
     }
 }

@@ -33,13 +33,7 @@ pub fn root_domain(hostname: &str) -> String {
 
 /// SipHash-2-4 keyed with `salt` over `user_agent ‖ client_ip ‖ domain ‖ root_domain` (no
 /// separators).
-pub fn visitor_id(
-    salt: &[u8; 16],
-    user_agent: &str,
-    client_ip: &str,
-    domain: &str,
-    root_domain: &str,
-) -> u64 {
+pub fn visitor_id(salt: &[u8; 16], user_agent: &str, client_ip: &str, domain: &str, root_domain: &str) -> u64 {
     let mut hasher = SipHasher24::new_with_key(salt);
     for part in [user_agent, client_ip, domain, root_domain] {
         hasher.write(part.as_bytes());
@@ -67,14 +61,13 @@ fn is_ipv4_literal(s: &str) -> bool {
 }
 
 fn ipv4_part(part: &str) -> Option<u64> {
-    let (digits, radix, max_len) =
-        if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
-            (hex, 16, 8)
-        } else if part.len() > 1 && part.starts_with('0') {
-            (&part[1..], 8, 11)
-        } else {
-            (part, 10, 10)
-        };
+    let (digits, radix, max_len) = if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+        (hex, 16, 8)
+    } else if part.len() > 1 && part.starts_with('0') {
+        (&part[1..], 8, 11)
+    } else {
+        (part, 10, 10)
+    };
     let digits = digits.trim_start_matches('0');
     if digits.is_empty() {
         // "0", "00", "0x0", "0x": all zero

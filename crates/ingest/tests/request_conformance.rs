@@ -19,19 +19,14 @@ fn cases_dir() -> Option<PathBuf> {
         return p.is_dir().then_some(p);
     }
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|a| a.join("shared/conformance/cases/events"))
-        .find(|p| p.is_dir())
+    manifest.ancestors().map(|a| a.join("shared/conformance/cases/events")).find(|p| p.is_dir())
 }
 
 fn substitute(v: &Value) -> Value {
     match v {
         Value::String(s) => Value::String(s.replace("$SITE", SITE)),
         Value::Array(a) => Value::Array(a.iter().map(substitute).collect()),
-        Value::Object(o) => {
-            Value::Object(o.iter().map(|(k, v)| (k.clone(), substitute(v))).collect())
-        }
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), substitute(v))).collect()),
         other => other.clone(),
     }
 }
@@ -52,23 +47,14 @@ fn every_events_api_request_in_the_conformance_cases() {
         return;
     };
     let mut checked = 0;
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
-    for file in files
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-    {
+    for file in files.iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
         for case in doc["cases"].as_array().unwrap() {
             let id = case["id"].as_str().unwrap_or("?");
             let steps: Vec<(&Value, &Value)> = match case.get("steps").and_then(Value::as_array) {
-                Some(steps) => steps
-                    .iter()
-                    .map(|s| (&s["request"], &s["expect"]))
-                    .collect(),
+                Some(steps) => steps.iter().map(|s| (&s["request"], &s["expect"])).collect(),
                 None => vec![(&case["request"], &case["expect"])],
             };
             for (request, expect) in steps {
@@ -77,10 +63,9 @@ fn every_events_api_request_in_the_conformance_cases() {
                 }
                 let body = substitute(&request["body"]);
                 let (content_type, bytes) = match &body {
-                    Value::String(s) => (
-                        Some(request["content_type"].as_str().unwrap_or("text/plain")),
-                        s.clone().into_bytes(),
-                    ),
+                    Value::String(s) => {
+                        (Some(request["content_type"].as_str().unwrap_or("text/plain")), s.clone().into_bytes())
+                    }
                     other => (Some("application/json"), serde_json::to_vec(other).unwrap()),
                 };
                 let result = parse_event_request(content_type, &bytes);
@@ -93,24 +78,13 @@ fn every_events_api_request_in_the_conformance_cases() {
                         assert_eq!(e.status, 400, "{id}");
                         if let Some(equals) = expect.get("equals").and_then(Value::as_object) {
                             for (path, want) in equals {
-                                assert_eq!(
-                                    at(&e.body, path),
-                                    Some(want),
-                                    "{id}: {path} in {}",
-                                    e.body
-                                );
+                                assert_eq!(at(&e.body, path), Some(want), "{id}: {path} in {}", e.body);
                             }
                         }
                         if let Some(contains) = expect.get("contains").and_then(Value::as_object) {
                             for (path, want) in contains {
-                                let got = at(&e.body, path)
-                                    .and_then(Value::as_str)
-                                    .unwrap_or_default();
-                                assert!(
-                                    got.contains(want.as_str().unwrap()),
-                                    "{id}: {path} in {}",
-                                    e.body
-                                );
+                                let got = at(&e.body, path).and_then(Value::as_str).unwrap_or_default();
+                                assert!(got.contains(want.as_str().unwrap()), "{id}: {path} in {}", e.body);
                             }
                         }
                     }
@@ -120,9 +94,5 @@ fn every_events_api_request_in_the_conformance_cases() {
             }
         }
     }
-    assert!(
-        checked > 50,
-        "only {checked} Events API requests found in {}",
-        dir.display()
-    );
+    assert!(checked > 50, "only {checked} Events API requests found in {}", dir.display());
 }

@@ -33,10 +33,7 @@ fn err(body: Value) -> Value {
 }
 
 fn props(r: &EventRequest) -> Vec<(&str, &str)> {
-    r.props
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect()
+    r.props.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 fn unparsable() -> Value {
@@ -65,23 +62,16 @@ fn records_the_event_and_session() {
     assert!(r.query.is_empty());
     assert_eq!(r.revenue, None);
     assert!(r.interactive);
-    assert_eq!(
-        (r.scroll_depth, r.engagement_time, r.screen_width),
-        (None, None, None)
-    );
+    assert_eq!((r.scroll_depth, r.engagement_time, r.screen_width), (None, None, None));
     assert!(!r.hash_mode);
     assert_eq!(r.script_version, 0);
 }
 
 #[test]
 fn works_with_content_type_text_plain() {
-    let body =
-        format!("{{\"domain\":\"{SITE}\",\"name\":\"pageview\",\"url\":\"http://example.com/\"}}");
+    let body = format!("{{\"domain\":\"{SITE}\",\"name\":\"pageview\",\"url\":\"http://example.com/\"}}");
     let r = ok_with(Some("text/plain"), &body);
-    assert_eq!(
-        (r.name.as_str(), r.hostname.as_str(), r.pathname.as_str()),
-        ("pageview", "example.com", "/")
-    );
+    assert_eq!((r.name.as_str(), r.hostname.as_str(), r.pathname.as_str()), ("pageview", "example.com", "/"));
     assert_eq!(r.domains, vec![SITE]);
     // any content type, or none, reads the body the same way
     assert_eq!(ok_with(None, &body), r);
@@ -96,18 +86,14 @@ fn returns_error_if_json_cannot_be_parsed() {
 
 #[test]
 fn can_send_to_multiple_dashboards_by_listing_multiple_domains() {
-    let r = ok(
-        json!({"name": "pageview", "url": "http://example.com/", "referrer": "http://m.facebook.com/",
-        "domain": format!("{SITE},{SITE}.site2")}),
-    );
+    let r = ok(json!({"name": "pageview", "url": "http://example.com/", "referrer": "http://m.facebook.com/",
+        "domain": format!("{SITE},{SITE}.site2")}));
     assert_eq!(r.domains, vec![SITE.to_string(), format!("{SITE}.site2")]);
 }
 
 #[test]
 fn www_is_stripped_from_domain() {
-    let r = ok(
-        json!({"name": "custom event", "url": "http://example.com/", "domain": format!("www.{SITE}")}),
-    );
+    let r = ok(json!({"name": "custom event", "url": "http://example.com/", "domain": format!("www.{SITE}")}));
     assert_eq!(r.domains, vec![SITE]);
     assert_eq!(r.name, "custom event");
 }
@@ -141,10 +127,7 @@ fn bot_and_control_requests_parse() {
     assert_eq!(r.pathname, "/control");
     // blocks-traffic-from-a-domain-when-it-s-blocked
     let r = ok(json!({"domain": SITE, "name": "pageview", "url": "https://feature-flag-test.com"}));
-    assert_eq!(
-        (r.hostname.as_str(), r.pathname.as_str()),
-        ("feature-flag-test.com", "/")
-    );
+    assert_eq!((r.hostname.as_str(), r.pathname.as_str()), ("feature-flag-test.com", "/"));
 }
 
 #[test]
@@ -161,31 +144,20 @@ fn referrers_are_kept_raw() {
         "android-app://some.android.app",
         "https:://twitter.com",
     ] {
-        let r = ok(
-            json!({"name": "pageview", "url": "http://example.com/", "domain": SITE, "referrer": referrer}),
-        );
+        let r = ok(json!({"name": "pageview", "url": "http://example.com/", "domain": SITE, "referrer": referrer}));
         assert_eq!(r.referrer.as_deref(), Some(referrer));
     }
 }
 
 #[test]
 fn utm_and_source_query_params() {
-    let r = ok(
-        json!({"name": "pageview", "url": "http://www.example.com/?utm_source=betalist", "domain": SITE,
-        "referrer": "https://betalist.com/my-produxct"}),
-    );
+    let r = ok(json!({"name": "pageview", "url": "http://www.example.com/?utm_source=betalist", "domain": SITE,
+        "referrer": "https://betalist.com/my-produxct"}));
     assert_eq!(r.query_param("utm_source"), Some("betalist"));
     assert_eq!(r.pathname, "/");
-    let r = ok(
-        json!({"name": "pageview", "url": "http://www.example.com/?source=betalist", "domain": SITE}),
-    );
-    assert_eq!(
-        r.query,
-        vec![("source".to_string(), "betalist".to_string())]
-    );
-    let r = ok(
-        json!({"name": "pageview", "url": "http://www.example.com/?utm_source=facebook", "domain": SITE}),
-    );
+    let r = ok(json!({"name": "pageview", "url": "http://www.example.com/?source=betalist", "domain": SITE}));
+    assert_eq!(r.query, vec![("source".to_string(), "betalist".to_string())]);
+    let r = ok(json!({"name": "pageview", "url": "http://www.example.com/?utm_source=facebook", "domain": SITE}));
     assert_eq!(r.query_param("utm_source"), Some("facebook"));
     let r = ok(json!({"name": "pageview",
         "url": "http://www.example.com/?utm_medium=ads&utm_source=instagram&utm_campaign=video_story", "domain": SITE}));
@@ -210,100 +182,64 @@ fn unknown_user_agent_and_custom_event() {
 
 #[test]
 fn casts_custom_props_to_string() {
-    let r = ok(
-        json!({"name": "Signup", "url": "http://example.com/", "domain": SITE,
-        "props": {"bool_test": true, "number_test": 12}}),
-    );
-    assert_eq!(
-        props(&r),
-        vec![("bool_test", "true"), ("number_test", "12")]
-    );
+    let r = ok(json!({"name": "Signup", "url": "http://example.com/", "domain": SITE,
+        "props": {"bool_test": true, "number_test": 12}}));
+    assert_eq!(props(&r), vec![("bool_test", "true"), ("number_test", "12")]);
 }
 
 #[test]
 fn records_custom_props_for_an_engagement_event() {
     let r = ok(json!({"n": "pageview", "u": "https://ab.cd", "d": SITE}));
     assert_eq!((r.hostname.as_str(), r.pathname.as_str()), ("ab.cd", "/"));
-    let r = ok(
-        json!({"name": "engagement", "url": "http://ab.cd/", "domain": SITE, "sd": 50, "e": 1000,
-        "props": {"bool_test": true, "number_test": 12}}),
-    );
+    let r = ok(json!({"name": "engagement", "url": "http://ab.cd/", "domain": SITE, "sd": 50, "e": 1000,
+        "props": {"bool_test": true, "number_test": 12}}));
     assert!(r.is_engagement());
     assert_eq!((r.scroll_depth, r.engagement_time), (Some(50), Some(1000)));
-    assert_eq!(
-        props(&r),
-        vec![("bool_test", "true"), ("number_test", "12")]
-    );
+    assert_eq!(props(&r), vec![("bool_test", "true"), ("number_test", "12")]);
 }
 
 #[test]
 fn filters_out_bad_props() {
-    let r = ok(
-        json!({"name": "Signup", "url": "http://example.com/", "domain": SITE,
-        "props": {"false": null, "": false, "good": true, "      ": "    ", "    ": "value", "key": "    "}}),
-    );
+    let r = ok(json!({"name": "Signup", "url": "http://example.com/", "domain": SITE,
+        "props": {"false": null, "": false, "good": true, "      ": "    ", "    ": "value", "key": "    "}}));
     assert_eq!(props(&r), vec![("good", "true")]);
 }
 
 #[test]
 fn ignores_malformed_custom_props() {
-    let r = ok(
-        json!({"name": "Signup", "url": "http://example.com/", "domain": SITE, "props": "\"show-more:button\""}),
-    );
+    let r =
+        ok(json!({"name": "Signup", "url": "http://example.com/", "domain": SITE, "props": "\"show-more:button\""}));
     assert!(r.props.is_empty());
 }
 
 #[test]
 fn can_send_props_stringified() {
-    let r = ok(
-        json!({"name": "Signup", "url": "http://example.com/", "domain": SITE, "props": "{\"number_test\":12}"}),
-    );
+    let r =
+        ok(json!({"name": "Signup", "url": "http://example.com/", "domain": SITE, "props": "{\"number_test\":12}"}));
     assert_eq!(props(&r), vec![("number_test", "12")]);
 }
 
 #[test]
 fn ignores_custom_prop_with_array_map_or_nil_value() {
-    let r = ok(
-        json!({"name": "Signup", "url": "http://example.com/", "domain": SITE,
-        "props": "{\"other\":\"key\",\"wat\":[\"some-thing\"]}"}),
-    );
+    let r = ok(json!({"name": "Signup", "url": "http://example.com/", "domain": SITE,
+        "props": "{\"other\":\"key\",\"wat\":[\"some-thing\"]}"}));
     assert_eq!(props(&r), vec![("other", "key")]);
-    let r = ok(
-        json!({"name": "Signup", "url": "http://example.com/", "domain": SITE,
-        "props": "{\"foo\":{\"bar\":\"baz\"},\"other_key\":1}"}),
-    );
+    let r = ok(json!({"name": "Signup", "url": "http://example.com/", "domain": SITE,
+        "props": "{\"foo\":{\"bar\":\"baz\"},\"other_key\":1}"}));
     assert_eq!(props(&r), vec![("other_key", "1")]);
-    let r = ok(
-        json!({"name": "Signup", "url": "http://example.com/", "domain": SITE,
-        "props": "{\"foo\":null,\"other_key\":true}"}),
-    );
+    let r = ok(json!({"name": "Signup", "url": "http://example.com/", "domain": SITE,
+        "props": "{\"foo\":null,\"other_key\":true}"}));
     assert_eq!(props(&r), vec![("other_key", "true")]);
 }
 
 #[test]
 fn revenue_with_and_without_matching_goal() {
-    let r = ok(
-        json!({"name": "Payment", "url": "http://example.com/", "domain": SITE,
-        "revenue": {"amount": 10, "currency": "BRL"}}),
-    );
-    assert_eq!(
-        r.revenue,
-        Some(Revenue {
-            amount: Decimal::from(10),
-            currency: "BRL".into()
-        })
-    );
-    let r = ok(
-        json!({"name": "Add to Cart", "url": "http://example.com/", "domain": SITE,
-        "revenue": {"amount": 10.2, "currency": "USD"}}),
-    );
-    assert_eq!(
-        r.revenue,
-        Some(Revenue {
-            amount: "10.2".parse().unwrap(),
-            currency: "USD".into()
-        })
-    );
+    let r = ok(json!({"name": "Payment", "url": "http://example.com/", "domain": SITE,
+        "revenue": {"amount": 10, "currency": "BRL"}}));
+    assert_eq!(r.revenue, Some(Revenue { amount: Decimal::from(10), currency: "BRL".into() }));
+    let r = ok(json!({"name": "Add to Cart", "url": "http://example.com/", "domain": SITE,
+        "revenue": {"amount": 10.2, "currency": "USD"}}));
+    assert_eq!(r.revenue, Some(Revenue { amount: "10.2".parse().unwrap(), currency: "USD".into() }));
 }
 
 #[test]
@@ -311,10 +247,7 @@ fn ip_header_cases_parse() {
     // looks-up-location / disputed territory / tor / IPv6 / BunnyCDN / X-Plausible-IP / Forwarded cases
     // all send the same body; the headers are client_ip's business (request_client_ip.rs).
     let r = ok(json!({"name": "pageview", "domain": SITE, "url": "http://example.com/"}));
-    assert_eq!(
-        (r.hostname.as_str(), r.domains.as_slice()),
-        ("example.com", [SITE.to_string()].as_slice())
-    );
+    assert_eq!((r.hostname.as_str(), r.domains.as_slice()), ("example.com", [SITE.to_string()].as_slice()));
 }
 
 #[test]
@@ -338,9 +271,7 @@ fn does_not_record_hash_when_hash_mode_is_0() {
 
 #[test]
 fn can_use_double_quotes_in_query_params() {
-    let r = ok(
-        json!({"n": "pageview", "u": "https://test.com/?utm_source=Something+%22quoted%22", "d": SITE, "h": 1}),
-    );
+    let r = ok(json!({"n": "pageview", "u": "https://test.com/?utm_source=Something+%22quoted%22", "d": SITE, "h": 1}));
     assert_eq!(r.query_param("utm_source"), Some("Something \"quoted\""));
     assert_eq!(r.pathname, "/");
     assert!(r.hash_mode);
@@ -348,10 +279,7 @@ fn can_use_double_quotes_in_query_params() {
 
 #[test]
 fn responds_400_when_required_fields_are_missing() {
-    assert_eq!(
-        err(json!({"domain": SITE, "name": "pageview"})),
-        json!({"errors": {"url": ["is required"]}})
-    );
+    assert_eq!(err(json!({"domain": SITE, "name": "pageview"})), json!({"errors": {"url": ["is required"]}}));
 }
 
 #[test]
@@ -373,10 +301,7 @@ fn engagement_error() -> Value {
 #[test]
 fn rejects_engagement_when_both_sd_and_e_are_missing() {
     ok(json!({"n": "pageview", "u": "https://test.com", "d": SITE}));
-    assert_eq!(
-        err(json!({"n": "engagement", "u": "https://test.com", "d": SITE})),
-        engagement_error()
-    );
+    assert_eq!(err(json!({"n": "engagement", "u": "https://test.com", "d": SITE})), engagement_error());
 }
 
 #[test]
@@ -387,9 +312,7 @@ fn ingests_engagement_time_as_missing_when_not_in_params() {
 
 #[test]
 fn ingests_engagement_time_as_missing_when_tracker_sends_invalid_high_values() {
-    let r = ok(
-        json!({"n": "engagement", "u": "https://test.com", "d": SITE, "sd": 50, "e": 1741850224785u64}),
-    );
+    let r = ok(json!({"n": "engagement", "u": "https://test.com", "d": SITE, "sd": 50, "e": 1741850224785u64}));
     assert_eq!((r.scroll_depth, r.engagement_time), (Some(50), None));
 }
 
@@ -408,12 +331,8 @@ fn sd_and_e_are_ignored_if_name_is_not_engagement() {
 fn ingests_scroll_depth_as_100_when_sd_above_100() {
     let r = ok(json!({"n": "engagement", "u": "https://test.com", "d": SITE, "sd": 101}));
     assert_eq!(r.scroll_depth, Some(100));
-    let r = ok_with(
-        None,
-        &format!(
-            "{{\"n\":\"engagement\",\"u\":\"/\",\"d\":\"{SITE}\",\"sd\":99999999999999999999999}}"
-        ),
-    );
+    let r =
+        ok_with(None, &format!("{{\"n\":\"engagement\",\"u\":\"/\",\"d\":\"{SITE}\",\"sd\":99999999999999999999999}}"));
     assert_eq!(r.scroll_depth, Some(100));
 }
 
@@ -430,8 +349,7 @@ fn engagement_value_rules() {
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
         }
-        parse_event_request(None, body.to_string().as_bytes())
-            .map(|r| (r.scroll_depth, r.engagement_time))
+        parse_event_request(None, body.to_string().as_bytes()).map(|r| (r.scroll_depth, r.engagement_time))
     };
     assert_eq!(eng(json!({"sd": 0})), Ok((Some(0), None)));
     assert_eq!(eng(json!({"sd": 100})), Ok((Some(100), None)));
@@ -442,14 +360,8 @@ fn engagement_value_rules() {
     assert_eq!(eng(json!({"sd": "101"})), Ok((Some(100), None)));
     assert_eq!(eng(json!({"sd": true, "e": 5})), Ok((None, Some(5))));
     assert_eq!(eng(json!({"e": "1000"})), Ok((None, Some(1000))));
-    assert_eq!(
-        eng(json!({"e": 2_591_999_999u64})),
-        Ok((None, Some(2_591_999_999)))
-    );
-    assert_eq!(
-        eng(json!({"sd": 1, "e": 2_592_000_000u64})),
-        Ok((Some(1), None))
-    );
+    assert_eq!(eng(json!({"e": 2_591_999_999u64})), Ok((None, Some(2_591_999_999))));
+    assert_eq!(eng(json!({"sd": 1, "e": 2_592_000_000u64})), Ok((Some(1), None)));
     assert_eq!(eng(json!({"sd": 1, "e": -1})), Ok((Some(1), None)));
     assert_eq!(eng(json!({"sd": 1, "e": 1.5})), Ok((Some(1), None)));
     assert_eq!(eng(json!({"sd": 0, "e": 0})), Ok((Some(0), Some(0))));
@@ -462,11 +374,7 @@ fn engagement_value_rules() {
         json!({"sd": -3, "e": "0"}),
         json!({"e": 2_592_000_000u64}),
     ] {
-        assert_eq!(
-            eng(bad.clone()).unwrap_err().body,
-            engagement_error(),
-            "{bad}"
-        );
+        assert_eq!(eng(bad.clone()).unwrap_err().body, engagement_error(), "{bad}");
     }
 }
 
@@ -476,7 +384,8 @@ fn engagement_value_rules() {
 
 #[test]
 fn defaults_hostname_to_none_when_missing() {
-    let body = format!("{{\"domain\":\"{SITE}\",\"name\":\"pageview\",\"url\":\"file:///android_asset/www/index.html\"}}");
+    let body =
+        format!("{{\"domain\":\"{SITE}\",\"name\":\"pageview\",\"url\":\"file:///android_asset/www/index.html\"}}");
     let r = ok_with(Some("text/plain"), &body);
     assert_eq!(r.hostname, "(none)");
     assert_eq!(r.pathname, "/android_asset/www/index.html");
@@ -497,8 +406,7 @@ fn accepts_chrome_extension_urls() {
 
 #[test]
 fn user_id_test_request() {
-    let r =
-        ok(json!({"url": "https://user-id-test-domain.com/", "domain": SITE, "name": "pageview"}));
+    let r = ok(json!({"url": "https://user-id-test-domain.com/", "domain": SITE, "name": "pageview"}));
     assert_eq!(r.hostname, "user-id-test-domain.com");
     assert_eq!(r.domains, vec![SITE]);
 }
@@ -528,20 +436,14 @@ fn body_must_be_one_json_object() {
         b"{'n':'pageview'}",
     ] {
         for ct in [Some("text/plain"), Some("application/json"), None] {
-            assert_eq!(
-                err_raw(ct, body),
-                unparsable(),
-                "{}",
-                String::from_utf8_lossy(body)
-            );
+            assert_eq!(err_raw(ct, body), unparsable(), "{}", String::from_utf8_lossy(body));
         }
     }
 }
 
 #[test]
 fn body_size_limit_is_one_million_bytes() {
-    let head =
-        format!("{{\"n\":\"pageview\",\"u\":\"http://example.com/\",\"d\":\"{SITE}\",\"x\":\"");
+    let head = format!("{{\"n\":\"pageview\",\"u\":\"http://example.com/\",\"d\":\"{SITE}\",\"x\":\"");
     let fill = 1_000_000 - head.len() - 2;
     let body = format!("{head}{}\"}}", "a".repeat(fill));
     assert_eq!(body.len(), 1_000_000);
@@ -552,7 +454,8 @@ fn body_size_limit_is_one_million_bytes() {
 
 #[test]
 fn whitespace_around_the_object_and_duplicate_keys() {
-    let r = ok_with(None, " \n\t{\"n\":\"first\",\"n\":\"pageview\",\"u\":\"http://example.com/a\",\"d\":\"x.com\"}\r\n");
+    let r =
+        ok_with(None, " \n\t{\"n\":\"first\",\"n\":\"pageview\",\"u\":\"http://example.com/a\",\"d\":\"x.com\"}\r\n");
     assert_eq!(r.name, "pageview");
     assert_eq!(r.pathname, "/a");
 }
@@ -592,34 +495,14 @@ fn unknown_fields_are_ignored() {
 
 #[test]
 fn event_name_string_or_integer() {
+    assert_eq!(ok(json!({"n": 404, "u": "http://example.com/x", "d": SITE})).name, "404");
+    assert_eq!(ok(json!({"n": -7, "u": "http://example.com/x", "d": SITE})).name, "-7");
     assert_eq!(
-        ok(json!({"n": 404, "u": "http://example.com/x", "d": SITE})).name,
-        "404"
-    );
-    assert_eq!(
-        ok(json!({"n": -7, "u": "http://example.com/x", "d": SITE})).name,
-        "-7"
-    );
-    assert_eq!(
-        ok_with(
-            None,
-            &format!("{{\"n\":123456789012345678901234567890,\"u\":\"/\",\"d\":\"{SITE}\"}}")
-        )
-        .name,
+        ok_with(None, &format!("{{\"n\":123456789012345678901234567890,\"u\":\"/\",\"d\":\"{SITE}\"}}")).name,
         "123456789012345678901234567890"
     );
-    assert_eq!(
-        ok(json!({"name": " Signup ", "url": "http://example.com/", "d": SITE})).name,
-        " Signup "
-    );
-    for bad in [
-        json!(true),
-        json!(1.5),
-        json!(404.0),
-        json!([]),
-        json!({"a": 1}),
-        json!(["pageview"]),
-    ] {
+    assert_eq!(ok(json!({"name": " Signup ", "url": "http://example.com/", "d": SITE})).name, " Signup ");
+    for bad in [json!(true), json!(1.5), json!(404.0), json!([]), json!({"a": 1}), json!(["pageview"])] {
         assert_eq!(
             err(json!({"n": bad, "u": "http://example.com/", "d": SITE})),
             json!({"errors": {"event_name": ["is invalid"]}}),
@@ -644,14 +527,8 @@ fn event_name_blank() {
 
 #[test]
 fn event_name_aliases() {
-    assert_eq!(
-        ok(json!({"n": "a", "name": "b", "u": "/", "d": SITE})).name,
-        "a"
-    );
-    assert_eq!(
-        ok(json!({"n": null, "name": "b", "u": "/", "d": SITE})).name,
-        "b"
-    );
+    assert_eq!(ok(json!({"n": "a", "name": "b", "u": "/", "d": SITE})).name, "a");
+    assert_eq!(ok(json!({"n": null, "name": "b", "u": "/", "d": SITE})).name, "b");
     assert_eq!(ok(json!({"name": "b", "u": "/", "d": SITE})).name, "b");
 }
 
@@ -676,29 +553,17 @@ fn event_name_at_most_120_characters() {
 #[test]
 fn url_aliases_and_types() {
     assert_eq!(
-        ok(json!({"n": "pageview", "u": "http://a.com/u", "url": "http://b.com/url", "d": SITE}))
-            .hostname,
+        ok(json!({"n": "pageview", "u": "http://a.com/u", "url": "http://b.com/url", "d": SITE})).hostname,
         "a.com"
     );
-    assert_eq!(
-        ok(json!({"n": "pageview", "u": null, "url": "http://b.com/url", "d": SITE})).hostname,
-        "b.com"
-    );
-    for bad in [
-        json!(12),
-        json!(true),
-        json!(["http://a.com"]),
-        json!({"href": "http://a.com"}),
-    ] {
+    assert_eq!(ok(json!({"n": "pageview", "u": null, "url": "http://b.com/url", "d": SITE})).hostname, "b.com");
+    for bad in [json!(12), json!(true), json!(["http://a.com"]), json!({"href": "http://a.com"})] {
         assert_eq!(
             err(json!({"n": "pageview", "u": bad, "d": SITE})),
             json!({"errors": {"url": ["must be a valid url"]}})
         );
     }
-    assert_eq!(
-        err(json!({"n": "pageview", "u": null, "d": SITE})),
-        json!({"errors": {"url": ["is required"]}})
-    );
+    assert_eq!(err(json!({"n": "pageview", "u": null, "d": SITE})), json!({"errors": {"url": ["is required"]}}));
 }
 
 #[test]
@@ -707,25 +572,15 @@ fn url_at_most_2000_bytes() {
     let url = format!("{base}{}", "a".repeat(2000 - base.len()));
     assert_eq!(ok(json!({"n": "pageview", "u": url, "d": SITE})).url, url);
     let url = format!("{base}{}", "a".repeat(2001 - base.len()));
-    assert_eq!(
-        err(json!({"n": "pageview", "u": url, "d": SITE})),
-        json!({"errors": {"url": ["must be a valid url"]}})
-    );
+    assert_eq!(err(json!({"n": "pageview", "u": url, "d": SITE})), json!({"errors": {"url": ["must be a valid url"]}}));
     // bytes, not characters
     let url = format!("{base}{}", "é".repeat(1000));
-    assert_eq!(
-        err(json!({"n": "pageview", "u": url, "d": SITE})),
-        json!({"errors": {"url": ["must be a valid url"]}})
-    );
+    assert_eq!(err(json!({"n": "pageview", "u": url, "d": SITE})), json!({"errors": {"url": ["must be a valid url"]}}));
 }
 
 #[test]
 fn data_scheme_is_not_allowed() {
-    for url in [
-        "data:text/html,%3Cscript%3Ealert%28%27hi%27%29%3B%3C%2Fscript%3E",
-        "DATA:,x",
-        "Data://x.com/",
-    ] {
+    for url in ["data:text/html,%3Cscript%3Ealert%28%27hi%27%29%3B%3C%2Fscript%3E", "DATA:,x", "Data://x.com/"] {
         assert_eq!(
             err(json!({"n": "pageview", "u": url, "d": SITE})),
             json!({"errors": {"url": ["scheme is not allowed"]}})
@@ -750,26 +605,16 @@ fn other_schemes_are_fine() {
         ("https://www.Example.COM/Path", "Example.COM", "/Path"),
     ] {
         let r = ok(json!({"n": "pageview", "u": url, "d": SITE}));
-        assert_eq!(
-            (r.hostname.as_str(), r.pathname.as_str()),
-            (host, path),
-            "{url}"
-        );
+        assert_eq!((r.hostname.as_str(), r.pathname.as_str()), (host, path), "{url}");
     }
 }
 
 #[test]
 fn urls_without_host() {
     let r = ok(json!({"n": "pageview", "u": "/blog", "d": SITE}));
-    assert_eq!(
-        (r.hostname.as_str(), r.pathname.as_str()),
-        ("(none)", "/blog")
-    );
+    assert_eq!((r.hostname.as_str(), r.pathname.as_str()), ("(none)", "/blog"));
     let r = ok(json!({"n": "pageview", "u": "blog/post?x=1", "d": SITE}));
-    assert_eq!(
-        (r.hostname.as_str(), r.pathname.as_str(), r.query_param("x")),
-        ("(none)", "blog/post", Some("1"))
-    );
+    assert_eq!((r.hostname.as_str(), r.pathname.as_str(), r.query_param("x")), ("(none)", "blog/post", Some("1")));
     let r = ok(json!({"n": "pageview", "u": "", "d": SITE}));
     assert_eq!((r.hostname.as_str(), r.pathname.as_str()), ("(none)", "/"));
     let r = ok(json!({"n": "pageview", "u": "http:", "d": SITE}));
@@ -777,20 +622,11 @@ fn urls_without_host() {
     let r = ok(json!({"n": "pageview", "u": "http://:80/x", "d": SITE}));
     assert_eq!((r.hostname.as_str(), r.pathname.as_str()), ("(none)", "/x"));
     // a host-less URL cannot supply the domain
-    assert_eq!(
-        err(json!({"n": "pageview", "u": "/blog"})),
-        json!({"errors": {"domain": ["can't be blank"]}})
-    );
-    assert_eq!(
-        err(json!({"n": "pageview", "u": "http://:80/"})),
-        json!({"errors": {"domain": ["can't be blank"]}})
-    );
+    assert_eq!(err(json!({"n": "pageview", "u": "/blog"})), json!({"errors": {"domain": ["can't be blank"]}}));
+    assert_eq!(err(json!({"n": "pageview", "u": "http://:80/"})), json!({"errors": {"domain": ["can't be blank"]}}));
     // `scheme:///path` has an empty host: hostname (none), and an (unknown) empty domain
     let r = ok(json!({"n": "pageview", "u": "file:///index.html"}));
-    assert_eq!(
-        (r.hostname.as_str(), r.domains.as_slice()),
-        ("(none)", [String::new()].as_slice())
-    );
+    assert_eq!((r.hostname.as_str(), r.domains.as_slice()), ("(none)", [String::new()].as_slice()));
 }
 
 #[test]
@@ -807,28 +643,15 @@ fn urls_the_url_crate_rejects_are_handled() {
         ("http://例え.jp/パス", "例え.jp", "/パス"),
     ] {
         let r = ok(json!({"n": "pageview", "u": url, "d": SITE}));
-        assert_eq!(
-            (r.hostname.as_str(), r.pathname.as_str()),
-            (host, path),
-            "{url}"
-        );
+        assert_eq!((r.hostname.as_str(), r.pathname.as_str()), (host, path), "{url}");
     }
 }
 
 #[test]
 fn hostname_is_trimmed_and_www_stripped_once() {
-    assert_eq!(
-        ok(json!({"n": "p", "u": "http://www.www.example.com/", "d": SITE})).hostname,
-        "www.example.com"
-    );
-    assert_eq!(
-        ok(json!({"n": "p", "u": "http://WWW.example.com/", "d": SITE})).hostname,
-        "WWW.example.com"
-    );
-    assert_eq!(
-        ok(json!({"n": "p", "u": "http:// example.com /", "d": SITE})).hostname,
-        "example.com"
-    );
+    assert_eq!(ok(json!({"n": "p", "u": "http://www.www.example.com/", "d": SITE})).hostname, "www.example.com");
+    assert_eq!(ok(json!({"n": "p", "u": "http://WWW.example.com/", "d": SITE})).hostname, "WWW.example.com");
+    assert_eq!(ok(json!({"n": "p", "u": "http:// example.com /", "d": SITE})).hostname, "example.com");
     // a host that sanitizes to nothing fails `validate_required(:hostname)`
     assert_eq!(
         err(json!({"n": "p", "u": "http://www./", "d": SITE})),
@@ -851,11 +674,7 @@ fn pathname_is_percent_decoded() {
         ("http://example.com?x=1", "/"),
         ("http://example.com#frag", "/"),
     ] {
-        assert_eq!(
-            ok(json!({"n": "p", "u": url, "d": SITE})).pathname,
-            path,
-            "{url}"
-        );
+        assert_eq!(ok(json!({"n": "p", "u": url, "d": SITE})).pathname, path, "{url}");
     }
     // a path that decodes to whitespace only is blank
     assert_eq!(
@@ -863,24 +682,16 @@ fn pathname_is_percent_decoded() {
         json!({"errors": {"hostname": ["can't be blank"]}})
     );
     // the host is not decoded
-    assert_eq!(
-        ok(json!({"n": "p", "u": "http://example.com%20", "d": SITE})).hostname,
-        "example.com%20"
-    );
-    assert_eq!(
-        err(json!({"n": "p", "u": "%20", "d": SITE})),
-        json!({"errors": {"pathname": ["can't be blank"]}})
-    );
+    assert_eq!(ok(json!({"n": "p", "u": "http://example.com%20", "d": SITE})).hostname, "example.com%20");
+    assert_eq!(err(json!({"n": "p", "u": "%20", "d": SITE})), json!({"errors": {"pathname": ["can't be blank"]}}));
 }
 
 #[test]
 fn hash_mode_appends_the_fragment() {
-    let r =
-        ok(json!({"n": "pageview", "u": "http://example.com/app#/users/42", "d": SITE, "h": 1}));
+    let r = ok(json!({"n": "pageview", "u": "http://example.com/app#/users/42", "d": SITE, "h": 1}));
     assert_eq!(r.pathname, "/app#/users/42");
     assert!(r.hash_mode);
-    let r =
-        ok(json!({"n": "pageview", "u": "http://example.com/a#b%20c#d", "d": SITE, "hashMode": 1}));
+    let r = ok(json!({"n": "pageview", "u": "http://example.com/a#b%20c#d", "d": SITE, "hashMode": 1}));
     assert_eq!(r.pathname, "/a#b c#d");
     let r = ok(json!({"n": "pageview", "u": "http://example.com/#", "d": SITE, "h": 1}));
     assert_eq!(r.pathname, "/#");
@@ -916,36 +727,13 @@ fn hash_mode_appends_the_fragment() {
 
 #[test]
 fn query_pairs_in_order_last_wins() {
-    let r = ok(
-        json!({"n": "p", "u": "http://example.com/?a=1&b=x+y%21&a=3&flag&=v&&c=a=b&", "d": SITE}),
-    );
-    let pairs: Vec<(&str, &str)> = r
-        .query
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    assert_eq!(
-        pairs,
-        vec![
-            ("a", "1"),
-            ("b", "x y!"),
-            ("a", "3"),
-            ("flag", ""),
-            ("", "v"),
-            ("", ""),
-            ("c", "a=b")
-        ]
-    );
+    let r = ok(json!({"n": "p", "u": "http://example.com/?a=1&b=x+y%21&a=3&flag&=v&&c=a=b&", "d": SITE}));
+    let pairs: Vec<(&str, &str)> = r.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(pairs, vec![("a", "1"), ("b", "x y!"), ("a", "3"), ("flag", ""), ("", "v"), ("", ""), ("c", "a=b")]);
     assert_eq!(r.query_param("a"), Some("3"));
     assert_eq!(r.query_param("flag"), Some(""));
-    assert_eq!(
-        ok(json!({"n": "p", "u": "http://example.com/?", "d": SITE})).query,
-        vec![]
-    );
-    assert_eq!(
-        ok(json!({"n": "p", "u": "http://example.com/#?a=1", "d": SITE})).query,
-        vec![]
-    );
+    assert_eq!(ok(json!({"n": "p", "u": "http://example.com/?", "d": SITE})).query, vec![]);
+    assert_eq!(ok(json!({"n": "p", "u": "http://example.com/#?a=1", "d": SITE})).query, vec![]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -961,13 +749,7 @@ fn domains_from_d_or_the_url() {
     let r = ok(json!({"n": "p", "u": "http://www.example.com/", "d": "x.com", "domain": "y.com"}));
     assert_eq!(r.domains, vec!["x.com"]);
     // absent or non-string: the URL host (www-stripped)
-    for d in [
-        json!(null),
-        json!(12),
-        json!(["x.com"]),
-        json!({"a": 1}),
-        json!(true),
-    ] {
+    for d in [json!(null), json!(12), json!(["x.com"]), json!({"a": 1}), json!(true)] {
         let r = ok(json!({"n": "p", "u": "http://www.example.com/", "d": d}));
         assert_eq!(r.domains, vec!["example.com"], "{d}");
     }
@@ -1031,23 +813,10 @@ fn referrer_is_cut_to_2000_characters() {
     let r = ok(json!({"n": "p", "u": "/", "d": SITE, "referrer": "x".repeat(2000)}));
     assert_eq!(r.referrer.unwrap().len(), 2000);
     for bad in [json!(1), json!(true), json!(["x"]), json!(null)] {
-        assert_eq!(
-            ok(json!({"n": "p", "u": "/", "d": SITE, "r": bad})).referrer,
-            None
-        );
+        assert_eq!(ok(json!({"n": "p", "u": "/", "d": SITE, "r": bad})).referrer, None);
     }
-    assert_eq!(
-        ok(json!({"n": "p", "u": "/", "d": SITE, "r": ""}))
-            .referrer
-            .as_deref(),
-        Some("")
-    );
-    assert_eq!(
-        ok(json!({"n": "p", "u": "/", "d": SITE, "r": null, "referrer": "x"}))
-            .referrer
-            .as_deref(),
-        Some("x")
-    );
+    assert_eq!(ok(json!({"n": "p", "u": "/", "d": SITE, "r": ""})).referrer.as_deref(), Some(""));
+    assert_eq!(ok(json!({"n": "p", "u": "/", "d": SITE, "r": null, "referrer": "x"})).referrer.as_deref(), Some("x"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1062,20 +831,8 @@ fn props_aliases_and_containers() {
     }
     let r = ok(json!({"n": "Signup", "u": "/", "d": SITE, "m": {"a": "1"}, "p": {"b": "2"}}));
     assert_eq!(props(&r), vec![("a", "1")]);
-    for bad in [
-        json!(["a", "b"]),
-        json!(12),
-        json!(true),
-        json!("not json"),
-        json!("[1,2]"),
-        json!("{bad"),
-    ] {
-        assert!(
-            ok(json!({"n": "Signup", "u": "/", "d": SITE, "p": bad}))
-                .props
-                .is_empty(),
-            "{bad}"
-        );
+    for bad in [json!(["a", "b"]), json!(12), json!(true), json!("not json"), json!("[1,2]"), json!("{bad")] {
+        assert!(ok(json!({"n": "Signup", "u": "/", "d": SITE, "p": bad})).props.is_empty(), "{bad}");
     }
 }
 
@@ -1107,7 +864,12 @@ fn prop_values_are_stringified_like_elixir() {
 
 #[test]
 fn props_are_sorted_by_key() {
-    let r = ok_with(None, &format!("{{\"n\":\"S\",\"u\":\"/\",\"d\":\"{SITE}\",\"p\":{{\"b\":\"2\",\"a\":\"1\",\"B\":\"3\",\"a\":\"last\"}}}}"));
+    let r = ok_with(
+        None,
+        &format!(
+            "{{\"n\":\"S\",\"u\":\"/\",\"d\":\"{SITE}\",\"p\":{{\"b\":\"2\",\"a\":\"1\",\"B\":\"3\",\"a\":\"last\"}}}}"
+        ),
+    );
     assert_eq!(props(&r), vec![("B", "3"), ("a", "last"), ("b", "2")]);
 }
 
@@ -1141,48 +903,28 @@ fn at_most_30_props_are_kept() {
 
 #[test]
 fn too_long_props_reject_the_request() {
-    let too_long =
-        json!({"errors": {"props": ["keys should have at most 300 bytes and values 2000 bytes"]}});
+    let too_long = json!({"errors": {"props": ["keys should have at most 300 bytes and values 2000 bytes"]}});
     ok(json!({"n": "Signup", "u": "/", "d": SITE, "p": {"k".repeat(300): "v".repeat(2000)}}));
-    assert_eq!(
-        err(json!({"n": "Signup", "u": "/", "d": SITE, "p": {"k".repeat(301): "v"}})),
-        too_long
-    );
-    assert_eq!(
-        err(json!({"n": "Signup", "u": "/", "d": SITE, "p": {"k": "v".repeat(2001)}})),
-        too_long
-    );
+    assert_eq!(err(json!({"n": "Signup", "u": "/", "d": SITE, "p": {"k".repeat(301): "v"}})), too_long);
+    assert_eq!(err(json!({"n": "Signup", "u": "/", "d": SITE, "p": {"k": "v".repeat(2001)}})), too_long);
     // bytes, not characters
+    assert_eq!(err(json!({"n": "Signup", "u": "/", "d": SITE, "p": {"k": "é".repeat(1001)}})), too_long);
     assert_eq!(
-        err(json!({"n": "Signup", "u": "/", "d": SITE, "p": {"k": "é".repeat(1001)}})),
-        too_long
-    );
-    assert_eq!(
-        err(
-            json!({"n": "Signup", "u": "/", "d": SITE, "p": format!("{{\"{}\":1}}", "k".repeat(301))})
-        ),
+        err(json!({"n": "Signup", "u": "/", "d": SITE, "p": format!("{{\"{}\":1}}", "k".repeat(301))})),
         too_long
     );
 }
 
 #[test]
 fn system_goals_get_a_path_prop() {
-    for name in [
-        json!("404"),
-        json!(404),
-        json!("WP Form Completions"),
-        json!("Form: Submission"),
-    ] {
+    for name in [json!("404"), json!(404), json!("WP Form Completions"), json!("Form: Submission")] {
         let r = ok(json!({"n": name, "u": "http://example.com/missing%20page?x=1", "d": SITE}));
         assert_eq!(props(&r), vec![("path", "/missing page")], "{name}");
     }
-    let r = ok(
-        json!({"n": "404", "u": "http://example.com/missing", "d": SITE, "p": {"path": "/custom", "a": "b"}}),
-    );
+    let r = ok(json!({"n": "404", "u": "http://example.com/missing", "d": SITE, "p": {"path": "/custom", "a": "b"}}));
     assert_eq!(props(&r), vec![("a", "b"), ("path", "/custom")]);
     // a blank path prop is filtered out first, so the pathname is used
-    let r =
-        ok(json!({"n": "404", "u": "http://example.com/missing", "d": SITE, "p": {"path": " "}}));
+    let r = ok(json!({"n": "404", "u": "http://example.com/missing", "d": SITE, "p": {"path": " "}}));
     assert_eq!(props(&r), vec![("path", "/missing")]);
     // hash mode applies
     let r = ok(json!({"n": "404", "u": "http://example.com/#/gone", "d": SITE, "h": 1}));
@@ -1196,16 +938,8 @@ fn system_goals_get_a_path_prop() {
     assert_eq!(r.props.len(), 30);
     assert!(r.props.contains(&("path".to_string(), "/x".to_string())));
     // other names get nothing
-    assert!(
-        ok(json!({"n": "Outbound Link: Click", "u": "http://example.com/x", "d": SITE}))
-            .props
-            .is_empty()
-    );
-    assert!(
-        ok(json!({"n": "pageview", "u": "http://example.com/x", "d": SITE}))
-            .props
-            .is_empty()
-    );
+    assert!(ok(json!({"n": "Outbound Link: Click", "u": "http://example.com/x", "d": SITE})).props.is_empty());
+    assert!(ok(json!({"n": "pageview", "u": "http://example.com/x", "d": SITE})).props.is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1217,54 +951,21 @@ fn revenue(value: Value) -> Option<Revenue> {
 }
 
 fn rev(amount: &str, currency: &str) -> Option<Revenue> {
-    Some(Revenue {
-        amount: amount.parse().unwrap(),
-        currency: currency.into(),
-    })
+    Some(Revenue { amount: amount.parse().unwrap(), currency: currency.into() })
 }
 
 #[test]
 fn revenue_amounts() {
-    assert_eq!(
-        revenue(json!({"amount": 10, "currency": "USD"})),
-        rev("10", "USD")
-    );
-    assert_eq!(
-        revenue(json!({"amount": 10.2, "currency": "EUR"})),
-        rev("10.2", "EUR")
-    );
-    assert_eq!(
-        revenue(json!({"amount": "12.5abc", "currency": "USD"})),
-        rev("12.5", "USD")
-    );
-    assert_eq!(
-        revenue(json!({"amount": "1,000.50", "currency": "USD"})),
-        rev("1", "USD")
-    );
-    assert_eq!(
-        revenue(json!({"amount": "-3.25", "currency": "USD"})),
-        rev("-3.25", "USD")
-    );
-    assert_eq!(
-        revenue(json!({"amount": ".5", "currency": "USD"})),
-        rev("0.5", "USD")
-    );
-    assert_eq!(
-        revenue(json!({"amount": "+7", "currency": "USD"})),
-        rev("7", "USD")
-    );
-    assert_eq!(
-        revenue(json!({"amount": "1.5e2", "currency": "USD"})),
-        rev("150", "USD")
-    );
-    assert_eq!(
-        revenue(json!({"amount": 0, "currency": "JPY"})),
-        rev("0", "JPY")
-    );
-    assert_eq!(
-        revenue(json!({"amount": 1e-3, "currency": "USD"})),
-        rev("0.001", "USD")
-    );
+    assert_eq!(revenue(json!({"amount": 10, "currency": "USD"})), rev("10", "USD"));
+    assert_eq!(revenue(json!({"amount": 10.2, "currency": "EUR"})), rev("10.2", "EUR"));
+    assert_eq!(revenue(json!({"amount": "12.5abc", "currency": "USD"})), rev("12.5", "USD"));
+    assert_eq!(revenue(json!({"amount": "1,000.50", "currency": "USD"})), rev("1", "USD"));
+    assert_eq!(revenue(json!({"amount": "-3.25", "currency": "USD"})), rev("-3.25", "USD"));
+    assert_eq!(revenue(json!({"amount": ".5", "currency": "USD"})), rev("0.5", "USD"));
+    assert_eq!(revenue(json!({"amount": "+7", "currency": "USD"})), rev("7", "USD"));
+    assert_eq!(revenue(json!({"amount": "1.5e2", "currency": "USD"})), rev("150", "USD"));
+    assert_eq!(revenue(json!({"amount": 0, "currency": "JPY"})), rev("0", "JPY"));
+    assert_eq!(revenue(json!({"amount": 1e-3, "currency": "USD"})), rev("0.001", "USD"));
     for bad in [
         json!(null),
         json!(true),
@@ -1276,67 +977,36 @@ fn revenue_amounts() {
         json!("."),
         json!("1e+"),
     ] {
-        assert_eq!(
-            revenue(json!({"amount": bad, "currency": "USD"})),
-            None,
-            "{bad}"
-        );
+        assert_eq!(revenue(json!({"amount": bad, "currency": "USD"})), None, "{bad}");
     }
 }
 
 #[test]
 fn revenue_currencies() {
-    for code in [
-        "USD", "EUR", "GBP", "BRL", "JPY", "CHF", "XCG", "ZWG", "SLE", "VES",
-    ] {
-        assert_eq!(
-            revenue(json!({"amount": 1, "currency": code})),
-            rev("1", code)
-        );
+    for code in ["USD", "EUR", "GBP", "BRL", "JPY", "CHF", "XCG", "ZWG", "SLE", "VES"] {
+        assert_eq!(revenue(json!({"amount": 1, "currency": code})), rev("1", code));
     }
-    for bad in [
-        json!("usd"),
-        json!("XYZ"),
-        json!("US"),
-        json!("USDT"),
-        json!(" USD"),
-        json!("HRK"),
-        json!(null),
-        json!(840),
-    ] {
-        assert_eq!(
-            revenue(json!({"amount": 1, "currency": bad})),
-            None,
-            "{bad}"
-        );
+    for bad in
+        [json!("usd"), json!("XYZ"), json!("US"), json!("USDT"), json!(" USD"), json!("HRK"), json!(null), json!(840)]
+    {
+        assert_eq!(revenue(json!({"amount": 1, "currency": bad})), None, "{bad}");
     }
 }
 
 #[test]
 fn revenue_containers_and_aliases() {
-    assert_eq!(
-        revenue(json!("{\"amount\":\"9.99\",\"currency\":\"USD\"}")),
-        rev("9.99", "USD")
-    );
-    let r =
-        ok(json!({"n": "Purchase", "u": "/", "d": SITE, "$": {"amount": 5, "currency": "EUR"}}));
+    assert_eq!(revenue(json!("{\"amount\":\"9.99\",\"currency\":\"USD\"}")), rev("9.99", "USD"));
+    let r = ok(json!({"n": "Purchase", "u": "/", "d": SITE, "$": {"amount": 5, "currency": "EUR"}}));
     assert_eq!(r.revenue, rev("5", "EUR"));
-    let r = ok(
-        json!({"n": "Purchase", "u": "/", "d": SITE, "$": "{\"amount\":5,\"currency\":\"EUR\"}"}),
-    );
+    let r = ok(json!({"n": "Purchase", "u": "/", "d": SITE, "$": "{\"amount\":5,\"currency\":\"EUR\"}"}));
     assert_eq!(r.revenue, rev("5", "EUR"));
     let r = ok(
         json!({"n": "Purchase", "u": "/", "d": SITE, "revenue": {"amount": 1, "currency": "USD"}, "$": {"amount": 2, "currency": "USD"}}),
     );
     assert_eq!(r.revenue, rev("1", "USD"));
-    for bad in [
-        json!({"amount": 1}),
-        json!({"currency": "USD"}),
-        json!([1, "USD"]),
-        json!("nope"),
-        json!(12),
-        json!("[]"),
-    ] {
+    for bad in
+        [json!({"amount": 1}), json!({"currency": "USD"}), json!([1, "USD"]), json!("nope"), json!(12), json!("[]")]
+    {
         assert_eq!(revenue(bad.clone()), None, "{bad}");
     }
 }
@@ -1368,37 +1038,12 @@ fn interactive_flag() {
 
 #[test]
 fn script_version_and_screen_width() {
-    assert_eq!(
-        ok(json!({"n": "p", "u": "/", "d": SITE, "v": 27})).script_version,
-        27
-    );
-    for v in [
-        json!("27"),
-        json!(1.5),
-        json!(-1),
-        json!(5_000_000_000u64),
-        json!(null),
-    ] {
-        assert_eq!(
-            ok(json!({"n": "p", "u": "/", "d": SITE, "v": v})).script_version,
-            0,
-            "{v}"
-        );
+    assert_eq!(ok(json!({"n": "p", "u": "/", "d": SITE, "v": 27})).script_version, 27);
+    for v in [json!("27"), json!(1.5), json!(-1), json!(5_000_000_000u64), json!(null)] {
+        assert_eq!(ok(json!({"n": "p", "u": "/", "d": SITE, "v": v})).script_version, 0, "{v}");
     }
-    assert_eq!(
-        ok(json!({"n": "p", "u": "/", "d": SITE, "w": 1024})).screen_width,
-        Some(1024)
-    );
-    assert_eq!(
-        ok(json!({"n": "p", "u": "/", "d": SITE, "screen_width": "375"})).screen_width,
-        Some(375)
-    );
-    assert_eq!(
-        ok(json!({"n": "p", "u": "/", "d": SITE, "w": "wide"})).screen_width,
-        None
-    );
-    assert_eq!(
-        ok(json!({"n": "p", "u": "/", "d": SITE, "w": -5})).screen_width,
-        None
-    );
+    assert_eq!(ok(json!({"n": "p", "u": "/", "d": SITE, "w": 1024})).screen_width, Some(1024));
+    assert_eq!(ok(json!({"n": "p", "u": "/", "d": SITE, "screen_width": "375"})).screen_width, Some(375));
+    assert_eq!(ok(json!({"n": "p", "u": "/", "d": SITE, "w": "wide"})).screen_width, None);
+    assert_eq!(ok(json!({"n": "p", "u": "/", "d": SITE, "w": -5})).screen_width, None);
 }

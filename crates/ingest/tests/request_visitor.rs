@@ -19,10 +19,7 @@ fn root_domain_is_the_registrable_domain() {
         ("myapp.herokuapp.com", "myapp.herokuapp.com"),
         // unlisted TLD: the last label is the suffix
         ("foo.bar.unknowntld", "bar.unknowntld"),
-        (
-            "liipgellkffekalgefpjolodblggkmjg",
-            "liipgellkffekalgefpjolodblggkmjg",
-        ),
+        ("liipgellkffekalgefpjolodblggkmjg", "liipgellkffekalgefpjolodblggkmjg"),
         // no registrable domain: the hostname itself
         ("com", "com"),
         ("co.uk", "co.uk"),
@@ -58,10 +55,7 @@ fn siphash_reference_vector() {
     let expected = 0xa129_ca61_49be_45e5_u64;
     assert_eq!(visitor_id(&key, &msg, "", "", ""), expected);
     // the four parts are concatenated without separators
-    assert_eq!(
-        visitor_id(&key, &msg[..3], &msg[3..8], &msg[8..9], &msg[9..]),
-        expected
-    );
+    assert_eq!(visitor_id(&key, &msg[..3], &msg[3..8], &msg[8..9], &msg[9..]), expected);
     assert_eq!(visitor_id(&key, "", "", "", &msg), expected);
 }
 
@@ -69,82 +63,16 @@ fn siphash_reference_vector() {
 fn visitor_id_depends_on_every_input() {
     let salt = [7u8; 16];
     let ua = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_13_4) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.110 Safari/537.36";
-    let base = visitor_id(
-        &salt,
-        ua,
-        "127.0.0.1",
-        "site.test",
-        "user-id-test-domain.com",
-    );
-    assert_eq!(
-        base,
-        visitor_id(
-            &salt,
-            ua,
-            "127.0.0.1",
-            "site.test",
-            "user-id-test-domain.com"
-        )
-    );
+    let base = visitor_id(&salt, ua, "127.0.0.1", "site.test", "user-id-test-domain.com");
+    assert_eq!(base, visitor_id(&salt, ua, "127.0.0.1", "site.test", "user-id-test-domain.com"));
     // different-user-agent-results-in-different-user-id
-    assert_ne!(
-        base,
-        visitor_id(
-            &salt,
-            &format!("{ua}!!"),
-            "127.0.0.1",
-            "site.test",
-            "user-id-test-domain.com"
-        )
-    );
-    assert_ne!(
-        base,
-        visitor_id(
-            &salt,
-            ua,
-            "127.0.0.2",
-            "site.test",
-            "user-id-test-domain.com"
-        )
-    );
-    assert_ne!(
-        base,
-        visitor_id(
-            &salt,
-            ua,
-            "127.0.0.1",
-            "site2.test",
-            "user-id-test-domain.com"
-        )
-    );
-    assert_ne!(
-        base,
-        visitor_id(&salt, ua, "127.0.0.1", "site.test", "other.com")
-    );
-    assert_ne!(
-        base,
-        visitor_id(
-            &[8u8; 16],
-            ua,
-            "127.0.0.1",
-            "site.test",
-            "user-id-test-domain.com"
-        )
-    );
+    assert_ne!(base, visitor_id(&salt, &format!("{ua}!!"), "127.0.0.1", "site.test", "user-id-test-domain.com"));
+    assert_ne!(base, visitor_id(&salt, ua, "127.0.0.2", "site.test", "user-id-test-domain.com"));
+    assert_ne!(base, visitor_id(&salt, ua, "127.0.0.1", "site2.test", "user-id-test-domain.com"));
+    assert_ne!(base, visitor_id(&salt, ua, "127.0.0.1", "site.test", "other.com"));
+    assert_ne!(base, visitor_id(&[8u8; 16], ua, "127.0.0.1", "site.test", "user-id-test-domain.com"));
     // subdomains of one registrable domain share a visitor
-    let a = visitor_id(
-        &salt,
-        ua,
-        "1.1.1.1",
-        "site.test",
-        &root_domain("a.example.com"),
-    );
-    let b = visitor_id(
-        &salt,
-        ua,
-        "1.1.1.1",
-        "site.test",
-        &root_domain("b.example.com"),
-    );
+    let a = visitor_id(&salt, ua, "1.1.1.1", "site.test", &root_domain("a.example.com"));
+    let b = visitor_id(&salt, ua, "1.1.1.1", "site.test", &root_domain("b.example.com"));
     assert_eq!(a, b);
 }

@@ -128,10 +128,9 @@ impl Metric {
             | Metric::ScrollDepth
             | Metric::TotalRevenue
             | Metric::AverageRevenue => TableClass::EventOnly,
-            Metric::BounceRate
-            | Metric::VisitDuration
-            | Metric::ViewsPerVisit
-            | Metric::ExitRate => TableClass::SessionOnly,
+            Metric::BounceRate | Metric::VisitDuration | Metric::ViewsPerVisit | Metric::ExitRate => {
+                TableClass::SessionOnly
+            }
             Metric::TimeOnPage => TableClass::Special,
         }
     }
@@ -352,22 +351,12 @@ impl Dimension {
 
     /// True for the `time:*` dimensions.
     pub fn is_time(&self) -> bool {
-        matches!(
-            self,
-            Dimension::TimeHour | Dimension::TimeDay | Dimension::TimeWeek | Dimension::TimeMonth
-        )
+        matches!(self, Dimension::TimeHour | Dimension::TimeDay | Dimension::TimeWeek | Dimension::TimeMonth)
     }
 
     /// True for `event:*` dimensions (including goals and props).
     pub fn is_event(&self) -> bool {
-        matches!(
-            self,
-            Dimension::Name
-                | Dimension::Page
-                | Dimension::Hostname
-                | Dimension::Goal
-                | Dimension::Prop(_)
-        )
+        matches!(self, Dimension::Name | Dimension::Page | Dimension::Hostname | Dimension::Goal | Dimension::Prop(_))
     }
 
     /// Table classification: `event:*` are event-only; entry/exit page (hostname) are
@@ -377,10 +366,7 @@ impl Dimension {
             TableClass::EventOnly
         } else if matches!(
             self,
-            Dimension::EntryPage
-                | Dimension::ExitPage
-                | Dimension::EntryPageHostname
-                | Dimension::ExitPageHostname
+            Dimension::EntryPage | Dimension::ExitPage | Dimension::EntryPageHostname | Dimension::ExitPageHostname
         ) {
             TableClass::SessionOnly
         } else {
@@ -447,18 +433,12 @@ impl Op {
     /// True for the negated operators (`is_not`, `contains_not`, `matches_not`,
     /// `matches_wildcard_not`): the filter matches if **no** clause matches.
     pub fn is_negated(self) -> bool {
-        matches!(
-            self,
-            Op::IsNot | Op::ContainsNot | Op::MatchesNot | Op::MatchesWildcardNot
-        )
+        matches!(self, Op::IsNot | Op::ContainsNot | Op::MatchesNot | Op::MatchesWildcardNot)
     }
 
     /// True for the pattern operators (`matches*`).
     pub fn is_pattern(self) -> bool {
-        matches!(
-            self,
-            Op::Matches | Op::MatchesNot | Op::MatchesWildcard | Op::MatchesWildcardNot
-        )
+        matches!(self, Op::Matches | Op::MatchesNot | Op::MatchesWildcard | Op::MatchesWildcardNot)
     }
 }
 
@@ -532,12 +512,7 @@ impl Filter {
 
     /// Calls `f(leaf, depth, inside_behavioural)` for each simple filter. `depth` counts the
     /// compound nodes above the leaf (a top-level simple filter has depth 0).
-    pub fn visit<'a>(
-        &'a self,
-        depth: usize,
-        behavioural: bool,
-        f: &mut dyn FnMut(&'a Filter, usize, bool),
-    ) {
+    pub fn visit<'a>(&'a self, depth: usize, behavioural: bool, f: &mut dyn FnMut(&'a Filter, usize, bool)) {
         match self {
             Filter::Simple { .. } => f(self, depth, behavioural),
             Filter::And(children) | Filter::Or(children) => {
@@ -561,15 +536,9 @@ impl Filter {
     /// Whether a simple `event:goal` filter selects `goal` (see [`Filter::matching_goals`]).
     pub fn selects_goal(&self, goal: &Goal) -> bool {
         match self {
-            Filter::Simple {
-                op,
-                dim: Dimension::Goal,
-                clauses,
-                case_sensitive,
-                ..
-            } => clauses.iter().any(|c| {
-                goal_clause_matches(*op, *case_sensitive, &c.as_text(), &goal.display_name)
-            }),
+            Filter::Simple { op, dim: Dimension::Goal, clauses, case_sensitive, .. } => {
+                clauses.iter().any(|c| goal_clause_matches(*op, *case_sensitive, &c.as_text(), &goal.display_name))
+            }
             _ => false,
         }
     }
@@ -578,16 +547,9 @@ impl Filter {
     /// SQL condition per clause and ORs them).
     pub fn goals_for_clause<'g>(&self, clause: &Clause, goals: &'g [Goal]) -> Vec<&'g Goal> {
         match self {
-            Filter::Simple {
-                op,
-                dim: Dimension::Goal,
-                case_sensitive,
-                ..
-            } => goals
+            Filter::Simple { op, dim: Dimension::Goal, case_sensitive, .. } => goals
                 .iter()
-                .filter(|g| {
-                    goal_clause_matches(*op, *case_sensitive, &clause.as_text(), &g.display_name)
-                })
+                .filter(|g| goal_clause_matches(*op, *case_sensitive, &clause.as_text(), &g.display_name))
                 .collect(),
             _ => Vec::new(),
         }
@@ -612,10 +574,7 @@ pub fn goal_clause_matches(op: Op, case_sensitive: bool, clause: &str, display_n
 /// regex: regex metacharacters escaped, `|` kept as alternation, `**` and `*` -> `.*`.
 pub fn wildcard_to_regex(pattern: &str) -> String {
     let escaped = regex::escape(pattern);
-    let restored = escaped
-        .replace("\\|", "|")
-        .replace("\\*\\*", ".*")
-        .replace("\\*", ".*");
+    let restored = escaped.replace("\\|", "|").replace("\\*\\*", ".*").replace("\\*", ".*");
     format!("^{restored}$")
 }
 
@@ -724,10 +683,7 @@ pub struct Pagination {
 
 impl Default for Pagination {
     fn default() -> Self {
-        Pagination {
-            limit: 10_000,
-            offset: 0,
-        }
+        Pagination { limit: 10_000, offset: 0 }
     }
 }
 
@@ -826,7 +782,9 @@ impl RevenueWarning {
             RevenueWarning::NoSingleRevenueCurrency => {
                 "Revenue metrics are null as there are multiple currencies for the selected event:goals."
             }
-            RevenueWarning::NoRevenueGoalsMatching => "Revenue metrics are null as there are no matching revenue goals.",
+            RevenueWarning::NoRevenueGoalsMatching => {
+                "Revenue metrics are null as there are no matching revenue goals."
+            }
         }
     }
 }
@@ -890,10 +848,7 @@ impl Query {
 
     /// Top-level simple filters on `dim`.
     pub fn toplevel_filters_on(&self, dim: &Dimension) -> Vec<&Filter> {
-        self.filters
-            .iter()
-            .filter(|f| f.dimension() == Some(dim))
-            .collect()
+        self.filters.iter().filter(|f| f.dimension() == Some(dim)).collect()
     }
 
     /// True if any filter (at any depth; behavioural subtrees excluded when

@@ -9,13 +9,7 @@ impl Filter {
     /// The filter re-serialized in the v2 syntax (operators as strings, modifiers kept).
     pub fn to_json(&self) -> Value {
         match self {
-            Filter::Simple {
-                op,
-                dim,
-                clauses,
-                modifiers,
-                ..
-            } => {
+            Filter::Simple { op, dim, clauses, modifiers, .. } => {
                 let clauses: Vec<Value> = clauses
                     .iter()
                     .map(|c| match c {
@@ -71,39 +65,16 @@ impl Query {
 
         let mut out = Map::new();
         out.insert("site_id".into(), json!(self.site_domain));
-        out.insert(
-            "metrics".into(),
-            json!(self.metrics.iter().map(|m| m.name()).collect::<Vec<_>>()),
-        );
-        out.insert(
-            "date_range".into(),
-            json!([
-                to_iso8601(&self.date_range.first),
-                to_iso8601(&self.date_range.last)
-            ]),
-        );
-        out.insert(
-            "filters".into(),
-            Value::Array(self.echo_filters.iter().map(Filter::to_json).collect()),
-        );
-        out.insert(
-            "dimensions".into(),
-            json!(self.dimensions.iter().map(|d| d.name()).collect::<Vec<_>>()),
-        );
+        out.insert("metrics".into(), json!(self.metrics.iter().map(|m| m.name()).collect::<Vec<_>>()));
+        out.insert("date_range".into(), json!([to_iso8601(&self.date_range.first), to_iso8601(&self.date_range.last)]));
+        out.insert("filters".into(), Value::Array(self.echo_filters.iter().map(Filter::to_json).collect()));
+        out.insert("dimensions".into(), json!(self.dimensions.iter().map(|d| d.name()).collect::<Vec<_>>()));
         out.insert(
             "order_by".into(),
-            Value::Array(
-                self.order_by
-                    .iter()
-                    .map(|(k, d)| json!([k.name(), d.name()]))
-                    .collect(),
-            ),
+            Value::Array(self.order_by.iter().map(|(k, d)| json!([k.name(), d.name()])).collect()),
         );
         out.insert("include".into(), Value::Object(include));
-        out.insert(
-            "pagination".into(),
-            json!({"limit": self.pagination.limit, "offset": self.pagination.offset}),
-        );
+        out.insert("pagination".into(), json!({"limit": self.pagination.limit, "offset": self.pagination.offset}));
         Value::Object(out)
     }
 }

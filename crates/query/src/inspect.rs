@@ -44,11 +44,9 @@ impl Term {
             }
             Value::String(s) => Term::Str(s.clone()),
             Value::Array(items) => Term::List(items.iter().map(Term::from_json).collect()),
-            Value::Object(map) => Term::Map(
-                map.iter()
-                    .map(|(k, v)| (Term::Str(k.clone()), Term::from_json(v)))
-                    .collect(),
-            ),
+            Value::Object(map) => {
+                Term::Map(map.iter().map(|(k, v)| (Term::Str(k.clone()), Term::from_json(v))).collect())
+            }
         }
     }
 
@@ -129,12 +127,7 @@ fn render(term: &Term, out: &mut String) {
     }
 }
 
-fn render_items<'a, T: 'a>(
-    items: impl Iterator<Item = T>,
-    len: usize,
-    out: &mut String,
-    f: impl Fn(T, &mut String),
-) {
+fn render_items<'a, T: 'a>(items: impl Iterator<Item = T>, len: usize, out: &mut String, f: impl Fn(T, &mut String)) {
     for (i, item) in items.enumerate() {
         if i >= LIMIT {
             break;
@@ -172,10 +165,7 @@ fn term_cmp(a: &Term, b: &Term) -> std::cmp::Ordering {
 fn is_printable(c: char) -> bool {
     let cp = c as u32;
     matches!(cp, 0x20..=0x7E | 0xA0..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
-        || matches!(
-            c,
-            '\n' | '\r' | '\t' | '\u{0B}' | '\u{08}' | '\u{0C}' | '\u{1B}' | '\u{7F}' | '\u{07}'
-        )
+        || matches!(c, '\n' | '\r' | '\t' | '\u{0B}' | '\u{08}' | '\u{0C}' | '\u{1B}' | '\u{7F}' | '\u{07}')
 }
 
 fn render_string(s: &str, out: &mut String) {
@@ -234,11 +224,7 @@ fn render_string(s: &str, out: &mut String) {
 /// Elixir's `inspect`: the shortest digits, in fixed notation unless scientific is shorter.
 pub fn format_float(f: f64) -> String {
     if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0.0".into()
-        } else {
-            "0.0".into()
-        };
+        return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
     }
     if !f.is_finite() {
         return f.to_string();
@@ -256,20 +242,13 @@ pub fn format_float(f: f64) -> String {
     let fixed = if place <= 0 {
         format!("0.{}{}", "0".repeat((-place) as usize), digits)
     } else if place < n {
-        format!(
-            "{}.{}",
-            &digits[..place as usize],
-            &digits[place as usize..]
-        )
+        format!("{}.{}", &digits[..place as usize], &digits[place as usize..])
     } else {
         format!("{}{}.0", digits, "0".repeat((place - n) as usize))
     };
     // Scientific notation.
-    let scientific = if n == 1 {
-        format!("{}.0e{}", digits, exp)
-    } else {
-        format!("{}.{}e{}", &digits[..1], &digits[1..], exp)
-    };
+    let scientific =
+        if n == 1 { format!("{}.0e{}", digits, exp) } else { format!("{}.{}e{}", &digits[..1], &digits[1..], exp) };
     if fixed.len() <= scientific.len() {
         format!("{sign}{fixed}")
     } else {
@@ -284,20 +263,14 @@ mod tests {
 
     #[test]
     fn renders_json_values() {
-        assert_eq!(
-            inspect_json(&json!(["is", "visit:os_version", [123]])),
-            r#"["is", "visit:os_version", [123]]"#
-        );
+        assert_eq!(inspect_json(&json!(["is", "visit:os_version", [123]])), r#"["is", "visit:os_version", [123]]"#);
         assert_eq!(
             inspect_json(&json!(["matches", "event:hostname", ["a"], {"case_sensitive": false}])),
             r#"["matches", "event:hostname", ["a"], %{"case_sensitive" => false}]"#
         );
         assert_eq!(inspect_json(&json!(null)), "nil");
         assert_eq!(inspect_json(&json!("a\"b\\c#{x}")), r#""a\"b\\c\#{x}""#);
-        assert_eq!(
-            inspect_json(&json!({"b": 1, "a": 2})),
-            r#"%{"a" => 2, "b" => 1}"#
-        );
+        assert_eq!(inspect_json(&json!({"b": 1, "a": 2})), r#"%{"a" => 2, "b" => 1}"#);
         assert_eq!(inspect_json(&json!("a\u{0}b")), "<<97, 0, 98>>");
     }
 

@@ -17,9 +17,7 @@ const DOMAIN: &str = "conformance.example";
 fn cases_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("TALLY_CONFORMANCE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/cases")
-        });
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/cases"));
     dir.join("v2").is_dir().then_some(dir)
 }
 
@@ -35,35 +33,22 @@ fn segment_id(n: usize) -> i64 {
 fn substitute(v: &Value) -> Value {
     match v {
         Value::String(s) => {
-            if let Some(n) = s
-                .strip_prefix("$GOAL:")
-                .and_then(|n| n.parse::<usize>().ok())
-            {
+            if let Some(n) = s.strip_prefix("$GOAL:").and_then(|n| n.parse::<usize>().ok()) {
                 json!(goal_id(n))
-            } else if let Some(n) = s
-                .strip_prefix("$SEGMENT:")
-                .and_then(|n| n.parse::<usize>().ok())
-            {
+            } else if let Some(n) = s.strip_prefix("$SEGMENT:").and_then(|n| n.parse::<usize>().ok()) {
                 json!(segment_id(n))
             } else {
                 Value::String(s.replace("$SITE", DOMAIN))
             }
         }
         Value::Array(items) => Value::Array(items.iter().map(substitute).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), substitute(v)))
-                .collect(),
-        ),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), substitute(v))).collect()),
         other => other.clone(),
     }
 }
 
 fn site_for(case: &Value) -> SiteContext {
-    let tz = case["site"]["timezone"]
-        .as_str()
-        .map(|t| t.parse().expect("tz"))
-        .unwrap_or(chrono_tz::Etc::UTC);
+    let tz = case["site"]["timezone"].as_str().map(|t| t.parse().expect("tz")).unwrap_or(chrono_tz::Etc::UTC);
     let mut s = site_in(tz);
     s.domain = DOMAIN.into();
     s.legacy_time_on_page_cutoff = case["site"]["legacy_time_on_page_cutoff"]
@@ -90,11 +75,7 @@ fn site_for(case: &Value) -> SiteContext {
                     currency: g["currency"].as_str().map(String::from),
                     custom_props: g["custom_props"]
                         .as_object()
-                        .map(|m| {
-                            m.iter()
-                                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                                .collect()
-                        })
+                        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
                         .unwrap_or_default(),
                 }
             })
@@ -138,8 +119,7 @@ fn conformance_requests_parse_as_expected() {
     let mut checked = 0;
     let mut failures = Vec::new();
     for file in files {
-        let doc: Value =
-            serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
         for case in doc["cases"].as_array().expect("cases") {
             let site = site_for(case);
             let steps: Vec<Value> = match case["steps"].as_array() {
@@ -182,14 +162,9 @@ fn conformance_requests_parse_as_expected() {
                         Ok(q) => {
                             let echo = json!({ "query": q.echo() });
                             if let Some(equals) = expect["equals"].as_object() {
-                                for (p, want) in
-                                    equals.iter().filter(|(p, _)| p.starts_with("query"))
-                                {
+                                for (p, want) in equals.iter().filter(|(p, _)| p.starts_with("query")) {
                                     if lookup(&echo, p) != Some(want) {
-                                        failures.push(format!(
-                                            "{id}: {p} = {:?}, want {want}",
-                                            lookup(&echo, p)
-                                        ));
+                                        failures.push(format!("{id}: {p} = {:?}, want {want}", lookup(&echo, p)));
                                     }
                                 }
                             }
@@ -200,10 +175,5 @@ fn conformance_requests_parse_as_expected() {
         }
     }
     assert!(checked > 100, "only {checked} requests found");
-    assert!(
-        failures.is_empty(),
-        "{} of {checked} requests failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {checked} requests failed:\n{}", failures.len(), failures.join("\n"));
 }

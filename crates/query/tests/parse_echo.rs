@@ -21,16 +21,7 @@ fn echo_shape_and_key_order() {
     let keys: Vec<&String> = echo.as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
-        [
-            "site_id",
-            "metrics",
-            "date_range",
-            "filters",
-            "dimensions",
-            "order_by",
-            "include",
-            "pagination"
-        ]
+        ["site_id", "metrics", "date_range", "filters", "dimensions", "order_by", "include", "pagination"]
     );
     assert_eq!(
         echo,
@@ -77,19 +68,13 @@ fn echo_include_internal_options() {
             "time_labels": true
         })
     );
-    assert_eq!(
-        q.include.legacy_time_on_page_cutoff.unwrap().to_rfc3339(),
-        "2021-01-02T00:00:00+00:00"
-    );
+    assert_eq!(q.include.legacy_time_on_page_cutoff.unwrap().to_rfc3339(), "2021-01-02T00:00:00+00:00");
 }
 
 #[test]
 fn city_ids_stay_integers() {
     let q = ok(body(json!({"filters": [["is", "visit:city", [123, 456]]]})));
-    assert_eq!(
-        q.echo()["filters"],
-        json!([["is", "visit:city", [123, 456]]])
-    );
+    assert_eq!(q.echo()["filters"], json!([["is", "visit:city", [123, 456]]]));
     assert_eq!(
         q.filters,
         vec![Filter::Simple {
@@ -110,21 +95,12 @@ fn nested_filters_round_trip() {
         [
             "or",
             [
-                [
-                    "and",
-                    [
-                        ["is", "visit:city_name", ["Tallinn"]],
-                        ["is", "visit:country_name", ["Estonia"]]
-                    ]
-                ],
+                ["and", [["is", "visit:city_name", ["Tallinn"]], ["is", "visit:country_name", ["Estonia"]]]],
                 ["not", ["is", "visit:country_name", ["Estonia"]]]
             ]
         ],
         ["has_done", ["is", "event:name", ["Signup"]]],
-        [
-            "has_not_done",
-            ["matches_wildcard", "event:page", ["/blog/**"]]
-        ],
+        ["has_not_done", ["matches_wildcard", "event:page", ["/blog/**"]]],
         ["matches", "event:page", ["^/user/[0-9]+"]]
     ]);
     let q = ok(body(json!({ "filters": filters.clone() })));
@@ -155,14 +131,8 @@ fn single_segment_is_echoed_as_and_and_flattened_for_planning() {
     let mut s = site();
     s.goals = vec![event_goal(1, "Signup")];
     s.segments = vec![segment(7, json!([["is", "event:name", ["Signup"]]]))];
-    let q = ok_with(
-        &s,
-        body(json!({"metrics": ["events"], "filters": [["is", "segment", [7]]]})),
-    );
-    assert_eq!(
-        q.echo()["filters"],
-        json!([["and", [["is", "event:name", ["Signup"]]]]])
-    );
+    let q = ok_with(&s, body(json!({"metrics": ["events"], "filters": [["is", "segment", [7]]]})));
+    assert_eq!(q.echo()["filters"], json!([["and", [["is", "event:name", ["Signup"]]]]]));
     assert_eq!(
         q.filters,
         vec![Filter::Simple {
@@ -181,32 +151,14 @@ fn several_segments_resolve_to_or_of_ands() {
     s.segments = vec![
         segment(1, json!([["is", "visit:country", ["FR", "DE"]]])),
         segment(2, json!([["is", "visit:country", ["AU", "NZ"]]])),
-        segment(
-            3,
-            json!([
-                ["is", "visit:browser", ["Firefox"]],
-                ["is", "visit:os", ["Linux"]]
-            ]),
-        ),
+        segment(3, json!([["is", "visit:browser", ["Firefox"]], ["is", "visit:os", ["Linux"]]])),
     ];
-    let q = ok_with(
-        &s,
-        body(json!({"filters": [["and", [["is", "segment", [2, 1]], ["is", "segment", [3]]]]]})),
-    );
+    let q = ok_with(&s, body(json!({"filters": [["and", [["is", "segment", [2, 1]], ["is", "segment", [3]]]]]})));
     let or = json!([
         "or",
-        [
-            ["and", [["is", "visit:country", ["AU", "NZ"]]]],
-            ["and", [["is", "visit:country", ["FR", "DE"]]]]
-        ]
+        [["and", [["is", "visit:country", ["AU", "NZ"]]]], ["and", [["is", "visit:country", ["FR", "DE"]]]]]
     ]);
-    let and = json!([
-        "and",
-        [
-            ["is", "visit:browser", ["Firefox"]],
-            ["is", "visit:os", ["Linux"]]
-        ]
-    ]);
+    let and = json!(["and", [["is", "visit:browser", ["Firefox"]], ["is", "visit:os", ["Linux"]]]]);
     // Planning form: the outer `and` is flattened (Plausible's newest resolution).
     let planned: Vec<_> = q.filters.iter().map(Filter::to_json).collect();
     assert_eq!(json!(planned), json!([or, and]));
@@ -218,35 +170,17 @@ fn several_segments_resolve_to_or_of_ands() {
 fn segments_may_use_dashboard_features() {
     let mut s = site();
     s.goals = vec![event_goal(1, "Signup")];
-    s.segments = vec![segment(
-        5,
-        json!([["has_not_done", ["is", "event:goal", ["Signup"]]]]),
-    )];
-    let q = ok_with(
-        &s,
-        body(json!({"metrics": ["visitors", "events"], "filters": [["is", "segment", [5]]]})),
-    );
-    assert_eq!(
-        q.filters[0].to_json(),
-        json!(["has_not_done", ["is", "event:goal", ["Signup"]]])
-    );
+    s.segments = vec![segment(5, json!([["has_not_done", ["is", "event:goal", ["Signup"]]]]))];
+    let q = ok_with(&s, body(json!({"metrics": ["visitors", "events"], "filters": [["is", "segment", [5]]]})));
+    assert_eq!(q.filters[0].to_json(), json!(["has_not_done", ["is", "event:goal", ["Signup"]]]));
 }
 
 #[test]
 fn segment_with_goal_allows_conversion_rate() {
     let mut s = site();
     s.goals = vec![event_goal(1, "Signup")];
-    s.segments = vec![segment(
-        5,
-        json!([
-            ["is", "event:goal", ["Signup"]],
-            ["is", "visit:country", ["EE"]]
-        ]),
-    )];
-    let q = ok_with(
-        &s,
-        body(json!({"metrics": ["conversion_rate"], "filters": [["is", "segment", [5]]]})),
-    );
+    s.segments = vec![segment(5, json!([["is", "event:goal", ["Signup"]], ["is", "visit:country", ["EE"]]]))];
+    let q = ok_with(&s, body(json!({"metrics": ["conversion_rate"], "filters": [["is", "segment", [5]]]})));
     assert_eq!(q.goals.matching_toplevel_filters.len(), 1);
 }
 
@@ -254,14 +188,8 @@ fn segment_with_goal_allows_conversion_rate() {
 fn segment_inside_not_is_resolved() {
     let mut s = site();
     s.segments = vec![segment(5, json!([["is", "visit:country", ["EE"]]]))];
-    let q = ok_with(
-        &s,
-        body(json!({"filters": [["not", ["is", "segment", [5]]]]})),
-    );
-    assert_eq!(
-        q.echo()["filters"],
-        json!([["not", ["and", [["is", "visit:country", ["EE"]]]]]])
-    );
+    let q = ok_with(&s, body(json!({"filters": [["not", ["is", "segment", [5]]]]})));
+    assert_eq!(q.echo()["filters"], json!([["not", ["and", [["is", "visit:country", ["EE"]]]]]]));
 }
 
 #[test]

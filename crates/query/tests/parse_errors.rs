@@ -10,10 +10,7 @@ use serde_json::json;
 
 #[test]
 fn invalid_dimension_name() {
-    assert_eq!(
-        err(body(json!({"dimensions": ["badproperty"]}))),
-        r#"#/dimensions/0: Invalid dimension "badproperty""#
-    );
+    assert_eq!(err(body(json!({"dimensions": ["badproperty"]}))), r#"#/dimensions/0: Invalid dimension "badproperty""#);
 }
 
 #[test]
@@ -27,18 +24,12 @@ fn empty_custom_property_dimension() {
 
 #[test]
 fn metric_name_as_dimension() {
-    assert_eq!(
-        err(body(json!({"dimensions": ["visitors"]}))),
-        r#"#/dimensions/0: Invalid dimension "visitors""#
-    );
+    assert_eq!(err(body(json!({"dimensions": ["visitors"]}))), r#"#/dimensions/0: Invalid dimension "visitors""#);
 }
 
 #[test]
 fn time_minute_is_not_public() {
-    assert_eq!(
-        err(body(json!({"dimensions": ["time:minute"]}))),
-        r#"#/dimensions/0: Invalid dimension "time:minute""#
-    );
+    assert_eq!(err(body(json!({"dimensions": ["time:minute"]}))), r#"#/dimensions/0: Invalid dimension "time:minute""#);
 }
 
 #[test]
@@ -59,10 +50,7 @@ fn dimensions_not_unique() {
 
 #[test]
 fn invalid_metric_name() {
-    assert_eq!(
-        err(body(json!({"metrics": ["visitors", "baa"]}))),
-        r#"#/metrics/1: Invalid metric "baa""#
-    );
+    assert_eq!(err(body(json!({"metrics": ["visitors", "baa"]}))), r#"#/metrics/1: Invalid metric "baa""#);
 }
 
 #[test]
@@ -77,19 +65,14 @@ fn several_schema_errors_are_joined() {
 fn metrics_not_unique() {
     // conformance: v2/query_validations/validates-a-metric-can-t-be-asked-multiple-times
     assert_eq!(
-        err(body(
-            json!({"metrics": ["views_per_visit", "visitors", "visitors"]})
-        )),
+        err(body(json!({"metrics": ["views_per_visit", "visitors", "visitors"]}))),
         "#/metrics: Expected items to be unique but they were not."
     );
 }
 
 #[test]
 fn metrics_empty() {
-    assert_eq!(
-        err(body(json!({"metrics": []}))),
-        "#/metrics: Expected a minimum of 1 items but got 0."
-    );
+    assert_eq!(err(body(json!({"metrics": []}))), "#/metrics: Expected a minimum of 1 items but got 0.");
 }
 
 #[test]
@@ -111,22 +94,14 @@ fn invalid_visit_filter_dimension() {
 #[test]
 fn unknown_filter_dimension() {
     // conformance: v2/query/validates-that-filters-are-valid (expects "Invalid filter" substring)
-    let e = err(body(
-        json!({"dimensions": ["visit:browser"], "filters": [["is", "badproperty", ["bar"]]]}),
-    ));
-    assert_eq!(
-        e,
-        r#"#/filters/0: Invalid filter ["is", "badproperty", ["bar"]]"#
-    );
+    let e = err(body(json!({"dimensions": ["visit:browser"], "filters": [["is", "badproperty", ["bar"]]]})));
+    assert_eq!(e, r#"#/filters/0: Invalid filter ["is", "badproperty", ["bar"]]"#);
     assert!(e.contains("Invalid filter"));
 }
 
 #[test]
 fn filters_type_mismatch() {
-    assert_eq!(
-        err(body(json!({"filters": "foobar"}))),
-        "#/filters: Type mismatch. Expected Array but got String."
-    );
+    assert_eq!(err(body(json!({"filters": "foobar"}))), "#/filters: Type mismatch. Expected Array but got String.");
 }
 
 #[test]
@@ -145,16 +120,10 @@ fn too_short_filters() {
         json!(["not", []]),
         json!(["has_done", []]),
     ] {
-        let expected = format!(
-            "#/filters/0: Invalid filter {}",
-            tally_query::inspect::inspect_json(&f)
-        );
+        let expected = format!("#/filters/0: Invalid filter {}", tally_query::inspect::inspect_json(&f));
         assert_eq!(err(body(json!({ "filters": [f] }))), expected);
     }
-    assert_eq!(
-        err(body(json!({"filters": [["and", []]]}))),
-        "#/filters/0: Invalid filter [\"and\", []]"
-    );
+    assert_eq!(err(body(json!({"filters": [["and", []]]}))), "#/filters/0: Invalid filter [\"and\", []]");
 }
 
 #[test]
@@ -169,9 +138,7 @@ fn too_long_filters() {
         r#"#/filters/0: Invalid filter ["not", ["is", "event:props:foobar", ["value"]], 1]"#
     );
     assert_eq!(
-        err(body(
-            json!({"filters": [["is", "event:props:foobar", ["value"], true]]})
-        )),
+        err(body(json!({"filters": [["is", "event:props:foobar", ["value"], true]]}))),
         r#"#/filters/0: Invalid filter ["is", "event:props:foobar", ["value"], true]"#
     );
 }
@@ -179,9 +146,7 @@ fn too_long_filters() {
 #[test]
 fn unknown_filter_operator() {
     assert_eq!(
-        err(body(
-            json!({"filters": [["exists?", "event:name", ["foo"]]]})
-        )),
+        err(body(json!({"filters": [["exists?", "event:name", ["foo"]]]}))),
         r#"#/filters/0: Invalid filter ["exists?", "event:name", ["foo"]]"#
     );
 }
@@ -189,9 +154,7 @@ fn unknown_filter_operator() {
 #[test]
 fn string_instead_of_clause_list() {
     assert_eq!(
-        err(body(
-            json!({"filters": [["matches_wildcard", "event:name", "foo"]]})
-        )),
+        err(body(json!({"filters": [["matches_wildcard", "event:name", "foo"]]}))),
         r#"#/filters/0: Invalid filter ["matches_wildcard", "event:name", "foo"]"#
     );
 }
@@ -199,25 +162,16 @@ fn string_instead_of_clause_list() {
 #[test]
 fn goal_filter_only_allows_is_and_contains() {
     assert_eq!(
-        err(body(
-            json!({"filters": [["is_not", "event:goal", ["Signup"]]]})
-        )),
+        err(body(json!({"filters": [["is_not", "event:goal", ["Signup"]]]}))),
         r#"#/filters/0: Invalid filter ["is_not", "event:goal", ["Signup"]]"#
     );
 }
 
 #[test]
 fn case_sensitive_modifier_rejected_on_pattern_operators_by_schema() {
-    for op in [
-        "matches",
-        "matches_not",
-        "matches_wildcard",
-        "matches_wildcard_not",
-    ] {
+    for op in ["matches", "matches_not", "matches_wildcard", "matches_wildcard_not"] {
         assert_eq!(
-            err(body(
-                json!({"filters": [[op, "event:hostname", ["a.plausible.io"], {"case_sensitive": false}]]})
-            )),
+            err(body(json!({"filters": [[op, "event:hostname", ["a.plausible.io"], {"case_sensitive": false}]]}))),
             format!(
                 r#"#/filters/0: Invalid filter ["{op}", "event:hostname", ["a.plausible.io"], %{{"case_sensitive" => false}}]"#
             )
@@ -229,39 +183,24 @@ fn case_sensitive_modifier_rejected_on_pattern_operators_by_schema() {
 fn invalid_date_range_values() {
     // conformance: v2/query_validations/validates-that-correct-date-range-is-used
     assert_eq!(
-        err(body(
-            json!({"date_range": "bad_period", "dimensions": ["event:name"]})
-        )),
+        err(body(json!({"date_range": "bad_period", "dimensions": ["event:name"]}))),
         r#"#/date_range: Invalid date range "bad_period""#
     );
-    assert_eq!(
-        err(body(json!({"date_range": "-1d"}))),
-        r#"#/date_range: Invalid date range "-1d""#
-    );
-    assert_eq!(
-        err(body(json!({"date_range": "foo"}))),
-        r#"#/date_range: Invalid date range "foo""#
-    );
+    assert_eq!(err(body(json!({"date_range": "-1d"}))), r#"#/date_range: Invalid date range "-1d""#);
+    assert_eq!(err(body(json!({"date_range": "foo"}))), r#"#/date_range: Invalid date range "foo""#);
     assert_eq!(
         err(body(json!({"date_range": ["21415-00", "eee"]}))),
         r#"#/date_range: Invalid date range ["21415-00", "eee"]"#
     );
     assert_eq!(
-        err(body(
-            json!({"date_range": ["2021-02-03T00:00:00-25:00", "2021-02-03T23:59:59-25:00"]})
-        )),
+        err(body(json!({"date_range": ["2021-02-03T00:00:00-25:00", "2021-02-03T23:59:59-25:00"]}))),
         r#"#/date_range: Invalid date range ["2021-02-03T00:00:00-25:00", "2021-02-03T23:59:59-25:00"]"#
     );
     assert_eq!(
-        err(body(
-            json!({"date_range": ["2021-02-03T00:00:00Z", "2021-02-04"]})
-        )),
+        err(body(json!({"date_range": ["2021-02-03T00:00:00Z", "2021-02-04"]}))),
         r#"#/date_range: Invalid date range ["2021-02-03T00:00:00Z", "2021-02-04"]"#
     );
-    assert_eq!(
-        err(body(json!({"date_range": "realtime"}))),
-        r#"#/date_range: Invalid date range "realtime""#
-    );
+    assert_eq!(err(body(json!({"date_range": "realtime"}))), r#"#/date_range: Invalid date range "realtime""#);
 }
 
 #[test]
@@ -274,18 +213,12 @@ fn invalid_order_by_value() {
 
 #[test]
 fn invalid_order_by_direction() {
-    assert_eq!(
-        err(body(json!({"order_by": [["visitors", "up"]]}))),
-        "#/order_by/0/1: Value is not allowed in enum."
-    );
+    assert_eq!(err(body(json!({"order_by": [["visitors", "up"]]}))), "#/order_by/0/1: Value is not allowed in enum.");
 }
 
 #[test]
 fn include_type_mismatch() {
-    assert_eq!(
-        err(body(json!({"include": "foobar"}))),
-        "#/include: Type mismatch. Expected Object but got String."
-    );
+    assert_eq!(err(body(json!({"include": "foobar"}))), "#/include: Type mismatch. Expected Object but got String.");
 }
 
 #[test]
@@ -307,24 +240,14 @@ fn include_value_type() {
 #[test]
 fn comparisons_shape() {
     let none_matched = "#/include/comparisons: Expected exactly one of the schemata to match, but none of them did.";
-    assert_eq!(
-        err(body(
-            json!({"include": {"comparisons": {"mode": "custom"}}})
-        )),
-        none_matched
-    );
+    assert_eq!(err(body(json!({"include": {"comparisons": {"mode": "custom"}}}))), none_matched);
     assert_eq!(
         err(body(
             json!({"include": {"comparisons": {"mode": "previous_period", "date_range": ["2024-01-01", "2024-01-31"]}}})
         )),
         none_matched
     );
-    assert_eq!(
-        err(body(
-            json!({"include": {"comparisons": {"mode": "tomorrow"}}})
-        )),
-        none_matched
-    );
+    assert_eq!(err(body(json!({"include": {"comparisons": {"mode": "tomorrow"}}}))), none_matched);
 }
 
 #[test]
@@ -333,14 +256,8 @@ fn pagination_limits() {
         err(body(json!({"pagination": {"limit": 100_000}}))),
         "#/pagination/limit: Expected the value to be <= 10000"
     );
-    assert_eq!(
-        err(body(json!({"pagination": {"offset": -5}}))),
-        "#/pagination/offset: Expected the value to be >= 0"
-    );
-    assert_eq!(
-        err(body(json!({"pagination": {"limit": 0}}))),
-        "#/pagination/limit: Expected the value to be >= 1"
-    );
+    assert_eq!(err(body(json!({"pagination": {"offset": -5}}))), "#/pagination/offset: Expected the value to be >= 0");
+    assert_eq!(err(body(json!({"pagination": {"limit": 0}}))), "#/pagination/limit: Expected the value to be >= 1");
     assert_eq!(
         err(body(json!({"pagination": {"limit": 1.5}}))),
         "#/pagination/limit: Type mismatch. Expected Integer but got Number."
@@ -353,10 +270,7 @@ fn pagination_limits() {
 
 #[test]
 fn additional_top_level_property() {
-    assert_eq!(
-        err(body(json!({"date": "2021-05-05"}))),
-        "#/date: Schema does not allow additional properties."
-    );
+    assert_eq!(err(body(json!({"date": "2021-05-05"}))), "#/date: Schema does not allow additional properties.");
 }
 
 #[test]
@@ -365,18 +279,12 @@ fn missing_required_properties() {
         err(json!({"site_id": "example.com", "date_range": "all"})),
         "#: Required property metrics was not present."
     );
-    assert_eq!(
-        err(json!({"site_id": "example.com"})),
-        "#: Required properties metrics, date_range were not present."
-    );
+    assert_eq!(err(json!({"site_id": "example.com"})), "#: Required properties metrics, date_range were not present.");
 }
 
 #[test]
 fn body_not_an_object() {
-    assert_eq!(
-        err(json!([1])),
-        "#: Type mismatch. Expected Object but got Array."
-    );
+    assert_eq!(err(json!([1])), "#: Type mismatch. Expected Object but got Array.");
 }
 
 // --- §6.2 parser stage -----------------------------------------------------------------------
@@ -384,9 +292,7 @@ fn body_not_an_object() {
 #[test]
 fn numeric_clause_for_non_city_dimension() {
     assert_eq!(
-        err(body(
-            json!({"filters": [["is", "visit:os_version", [123]]]})
-        )),
+        err(body(json!({"filters": [["is", "visit:os_version", [123]]]}))),
         r#"Invalid filter '["is", "visit:os_version", [123]]'."#
     );
 }
@@ -394,9 +300,7 @@ fn numeric_clause_for_non_city_dimension() {
 #[test]
 fn mixed_clause_types_for_city() {
     assert_eq!(
-        err(body(
-            json!({"filters": [["is", "visit:city", [123, "456"]]]})
-        )),
+        err(body(json!({"filters": [["is", "visit:city", [123, "456"]]]}))),
         r#"Invalid filter '["is", "visit:city", [123, "456"]]'."#
     );
 }
@@ -412,9 +316,7 @@ fn string_segment_ids() {
 #[test]
 fn unparseable_regex() {
     assert_eq!(
-        err(body(
-            json!({"filters": [["matches", "event:page", ["/blog/(foo"]]]})
-        )),
+        err(body(json!({"filters": [["matches", "event:page", ["/blog/(foo"]]]}))),
         r#"Invalid filter '["matches", "event:page", ["/blog/(foo"]]'."#
     );
 }
@@ -432,22 +334,10 @@ fn invalid_country_code() {
 
 #[test]
 fn shorthand_out_of_range() {
-    assert_eq!(
-        err(body(json!({"date_range": "999999999mo"}))),
-        r#"Invalid date_range "999999999mo""#
-    );
-    assert_eq!(
-        err(body(json!({"date_range": "0d"}))),
-        r#"Invalid date_range "0d""#
-    );
-    assert_eq!(
-        err(body(json!({"date_range": "5001d"}))),
-        r#"Invalid date_range "5001d""#
-    );
-    assert_eq!(
-        err(body(json!({"date_range": "101mo"}))),
-        r#"Invalid date_range "101mo""#
-    );
+    assert_eq!(err(body(json!({"date_range": "999999999mo"}))), r#"Invalid date_range "999999999mo""#);
+    assert_eq!(err(body(json!({"date_range": "0d"}))), r#"Invalid date_range "0d""#);
+    assert_eq!(err(body(json!({"date_range": "5001d"}))), r#"Invalid date_range "5001d""#);
+    assert_eq!(err(body(json!({"date_range": "101mo"}))), r#"Invalid date_range "101mo""#);
     assert_eq!(
         err(body(json!({"date_range": "99999999999999999999999d"}))),
         r#"Invalid date_range "99999999999999999999999d""#
@@ -457,9 +347,7 @@ fn shorthand_out_of_range() {
 #[test]
 fn datetimes_without_offset() {
     assert_eq!(
-        err(body(
-            json!({"date_range": ["2021-02-03T00:00:00", "2021-02-03T23:59:59"]})
-        )),
+        err(body(json!({"date_range": ["2021-02-03T00:00:00", "2021-02-03T23:59:59"]}))),
         r#"Invalid date_range '["2021-02-03T00:00:00", "2021-02-03T23:59:59"]'."#
     );
 }
@@ -475,9 +363,7 @@ fn impossible_calendar_date() {
 #[test]
 fn invalid_custom_comparison_dates() {
     assert_eq!(
-        err(body(
-            json!({"include": {"comparisons": {"mode": "custom", "date_range": ["2021-02-30", "2021-03-01"]}}})
-        )),
+        err(body(json!({"include": {"comparisons": {"mode": "custom", "date_range": ["2021-02-30", "2021-03-01"]}}}))),
         r#"Invalid date_range '["2021-02-30", "2021-03-01"]'."#
     );
 }
@@ -485,23 +371,15 @@ fn invalid_custom_comparison_dates() {
 #[test]
 fn invalid_legacy_time_on_page_cutoff() {
     assert_eq!(
-        err(body(
-            json!({"include": {"legacy_time_on_page_cutoff": "soon"}})
-        )),
+        err(body(json!({"include": {"legacy_time_on_page_cutoff": "soon"}}))),
         r#"Invalid include '%{"legacy_time_on_page_cutoff" => "soon"}'."#
     );
 }
 
 #[test]
 fn invalid_timezone_extension() {
-    assert_eq!(
-        err(body(json!({"timezone": "Mars/Olympus"}))),
-        r#"Invalid timezone "Mars/Olympus""#
-    );
-    assert_eq!(
-        err(body(json!({"timezone": 3}))),
-        "#/timezone: Type mismatch. Expected String but got Integer."
-    );
+    assert_eq!(err(body(json!({"timezone": "Mars/Olympus"}))), r#"Invalid timezone "Mars/Olympus""#);
+    assert_eq!(err(body(json!({"timezone": 3}))), "#/timezone: Type mismatch. Expected String but got Integer.");
 }
 
 // --- §6.2 builder stage ----------------------------------------------------------------------
@@ -525,9 +403,7 @@ fn order_by_dimension_not_queried() {
 #[test]
 fn order_by_time_must_match_the_requested_time_dimension() {
     assert_eq!(
-        err(body(
-            json!({"dimensions": ["time"], "order_by": [["time:day", "asc"]]})
-        )),
+        err(body(json!({"dimensions": ["time"], "order_by": [["time:day", "asc"]]}))),
         r#"Invalid order_by entry '{"time:day", :asc}'. Entry is not a queried metric or dimension."#
     );
 }
@@ -537,10 +413,7 @@ fn custom_props_feature_filter() {
     let mut s = site();
     s.props_available = false;
     assert_eq!(
-        err_with(
-            &s,
-            body(json!({"filters": [["not", ["is", "event:props:foobar", ["foo"]]]]}))
-        ),
+        err_with(&s, body(json!({"filters": [["not", ["is", "event:props:foobar", ["foo"]]]]}))),
         "The owner of this site does not have access to the custom properties feature."
     );
 }
@@ -554,12 +427,7 @@ fn custom_props_feature_dimension() {
         "The owner of this site does not have access to the custom properties feature."
     );
     // Internal keys stay available.
-    ok_with(
-        &s,
-        body(
-            json!({"dimensions": ["event:props:url"], "filters": [["is", "event:props:path", ["/404"]]]}),
-        ),
-    );
+    ok_with(&s, body(json!({"dimensions": ["event:props:url"], "filters": [["is", "event:props:path", ["/404"]]]})));
 }
 
 #[test]
@@ -576,10 +444,7 @@ fn custom_props_feature_hidden_in_segment() {
 #[test]
 fn case_sensitive_modifier_on_pattern_operator_in_segment() {
     let mut s = site();
-    s.segments = vec![segment(
-        7,
-        json!([["matches", "event:page", ["^/a"], {"case_sensitive": false}]]),
-    )];
+    s.segments = vec![segment(7, json!([["matches", "event:page", ["^/a"], {"case_sensitive": false}]]))];
     assert_eq!(
         err_with(&s, body(json!({"filters": [["is", "segment", [7]]]}))),
         r#"Invalid filters. The case_sensitive modifier is not allowed with pattern operators ([:matches, "event:page", ["^/a"], %{case_sensitive: false}])"#
@@ -589,9 +454,7 @@ fn case_sensitive_modifier_on_pattern_operator_in_segment() {
 #[test]
 fn goal_filter_not_top_level() {
     assert_eq!(
-        err(body(
-            json!({"filters": [["or", [["is", "event:goal", ["Signup"]], ["is", "event:name", ["pageview"]]]]]})
-        )),
+        err(body(json!({"filters": [["or", [["is", "event:goal", ["Signup"]], ["is", "event:name", ["pageview"]]]]]}))),
         "Invalid filters. Dimension `event:goal` can only be filtered at the top level."
     );
 }
@@ -601,10 +464,7 @@ fn goal_filter_inside_a_plain_top_level_and() {
     let mut s = site();
     s.goals = vec![event_goal(1, "Signup")];
     assert_eq!(
-        err_with(
-            &s,
-            body(json!({"filters": [["and", [["is", "event:goal", ["Signup"]]]]]}))
-        ),
+        err_with(&s, body(json!({"filters": [["and", [["is", "event:goal", ["Signup"]]]]]}))),
         "Invalid filters. Dimension `event:goal` can only be filtered at the top level."
     );
 }
@@ -612,9 +472,7 @@ fn goal_filter_inside_a_plain_top_level_and() {
 #[test]
 fn hostname_filter_not_top_level() {
     assert_eq!(
-        err(body(
-            json!({"filters": [["not", ["is", "event:hostname", ["a.plausible.io"]]]]})
-        )),
+        err(body(json!({"filters": [["not", ["is", "event:hostname", ["a.plausible.io"]]]]}))),
         "Invalid filters. Dimension `event:hostname` can only be filtered at the top level."
     );
 }
@@ -623,23 +481,10 @@ fn hostname_filter_not_top_level() {
 fn goal_inside_segment_or_is_not_top_level() {
     let mut s = site();
     s.goals = vec![event_goal(1, "Signup")];
-    s.segments = vec![segment(
-        7,
-        json!([[
-            "or",
-            [
-                ["is", "event:goal", ["Signup"]],
-                ["contains", "event:page", ["/"]]
-            ]
-        ]]),
-    )];
+    s.segments =
+        vec![segment(7, json!([["or", [["is", "event:goal", ["Signup"]], ["contains", "event:page", ["/"]]]]]))];
     assert_eq!(
-        err_with(
-            &s,
-            body(
-                json!({"metrics": ["visitors", "conversion_rate"], "filters": [["is", "segment", [7]]]})
-            )
-        ),
+        err_with(&s, body(json!({"metrics": ["visitors", "conversion_rate"], "filters": [["is", "segment", [7]]]}))),
         "Invalid filters. Dimension `event:goal` can only be filtered at the top level."
     );
 }
@@ -659,9 +504,7 @@ fn deep_prop_filter_with_conversion_rate() {
 #[test]
 fn nested_behavioural_filters() {
     assert_eq!(
-        err(body(
-            json!({"filters": [["has_done", ["has_not_done", ["is", "visit:browser", ["Chrome"]]]]]})
-        )),
+        err(body(json!({"filters": [["has_done", ["has_not_done", ["is", "visit:browser", ["Chrome"]]]]]}))),
         "Invalid filters. Behavioral filters (has_done, has_not_done) cannot be nested."
     );
 }
@@ -699,9 +542,7 @@ fn unknown_goal_inside_behavioural_filter() {
 #[test]
 fn too_many_segments() {
     let mut s = site();
-    s.segments = (1..=11)
-        .map(|i| segment(i, json!([["is", "visit:country", ["EE"]]])))
-        .collect();
+    s.segments = (1..=11).map(|i| segment(i, json!([["is", "visit:country", ["EE"]]]))).collect();
     let refs: Vec<_> = (1..=11).map(|i| json!(["is", "segment", [i]])).collect();
     assert_eq!(
         err_with(&s, body(json!({"filters": [["and", refs]]}))),
@@ -732,10 +573,7 @@ fn revenue_feature_missing() {
     let mut s = site();
     s.revenue_available = false;
     assert_eq!(
-        err_with(
-            &s,
-            body(json!({"metrics": ["total_revenue", "average_revenue"]}))
-        ),
+        err_with(&s, body(json!({"metrics": ["total_revenue", "average_revenue"]}))),
         "The owner of this site does not have access to the revenue metrics feature."
     );
 }
@@ -778,9 +616,7 @@ fn conversion_rate_without_goal() {
         "Metric `conversion_rate` can only be queried with event:goal filters or dimensions."
     );
     assert_eq!(
-        err(body(
-            json!({"metrics": ["group_conversion_rate"], "dimensions": ["event:page"]})
-        )),
+        err(body(json!({"metrics": ["group_conversion_rate"], "dimensions": ["event:page"]}))),
         "Metric `group_conversion_rate` can only be queried with event:goal filters or dimensions."
     );
 }
@@ -803,9 +639,7 @@ fn conversion_rate_with_only_a_behavioural_goal_filter() {
     assert_eq!(
         err_with(
             &s,
-            body(
-                json!({"metrics": ["conversion_rate"], "filters": [["has_done", ["is", "event:goal", ["Signup"]]]]})
-            )
+            body(json!({"metrics": ["conversion_rate"], "filters": [["has_done", ["is", "event:goal", ["Signup"]]]]}))
         ),
         "Metric `conversion_rate` can only be queried with event:goal filters or dimensions."
     );
@@ -815,18 +649,9 @@ fn conversion_rate_with_only_a_behavioural_goal_filter() {
 fn scroll_depth_requirements() {
     let msg = "Metric `scroll_depth` can only be queried with event:page filters or dimensions.";
     assert_eq!(err(body(json!({"metrics": ["scroll_depth"]}))), msg);
-    assert_eq!(
-        err(body(
-            json!({"metrics": ["scroll_depth"], "filters": [["not", ["is", "event:page", ["/"]]]]})
-        )),
-        msg
-    );
-    ok(body(
-        json!({"metrics": ["scroll_depth"], "filters": [["is", "event:page", ["/"]]]}),
-    ));
-    ok(body(
-        json!({"metrics": ["scroll_depth"], "dimensions": ["event:page"]}),
-    ));
+    assert_eq!(err(body(json!({"metrics": ["scroll_depth"], "filters": [["not", ["is", "event:page", ["/"]]]]}))), msg);
+    ok(body(json!({"metrics": ["scroll_depth"], "filters": [["is", "event:page", ["/"]]]})));
+    ok(body(json!({"metrics": ["scroll_depth"], "dimensions": ["event:page"]})));
 }
 
 #[test]
@@ -834,26 +659,18 @@ fn time_on_page_requirements() {
     let msg = "Metric `time_on_page` can only be queried with event:page filters or dimensions.";
     assert_eq!(err(body(json!({"metrics": ["time_on_page"]}))), msg);
     assert_eq!(
-        err(body(
-            json!({"metrics": ["time_on_page"], "filters": [["has_done", ["is", "event:page", ["/"]]]]})
-        )),
+        err(body(json!({"metrics": ["time_on_page"], "filters": [["has_done", ["is", "event:page", ["/"]]]]}))),
         msg
     );
-    ok(body(
-        json!({"metrics": ["time_on_page"], "filters": [["not", ["is", "event:page", ["/"]]]]}),
-    ));
-    ok(body(
-        json!({"metrics": ["time_on_page"], "dimensions": ["time", "event:page"]}),
-    ));
+    ok(body(json!({"metrics": ["time_on_page"], "filters": [["not", ["is", "event:page", ["/"]]]]})));
+    ok(body(json!({"metrics": ["time_on_page"], "dimensions": ["time", "event:page"]})));
 }
 
 #[test]
 fn views_per_visit_with_page_filter() {
     // conformance: v2/query_validations/validates-that-metric-views-per-visit-cannot-be-used-with-event-page-filter
     assert_eq!(
-        err(body(
-            json!({"metrics": ["views_per_visit"], "filters": [["is", "event:page", ["/something"]]]})
-        )),
+        err(body(json!({"metrics": ["views_per_visit"], "filters": [["is", "event:page", ["/something"]]]}))),
         "Metric `views_per_visit` cannot be queried with a filter on `event:page`."
     );
 }
@@ -861,9 +678,7 @@ fn views_per_visit_with_page_filter() {
 #[test]
 fn views_per_visit_with_dimensions() {
     assert_eq!(
-        err(body(
-            json!({"metrics": ["views_per_visit"], "dimensions": ["event:name"]})
-        )),
+        err(body(json!({"metrics": ["views_per_visit"], "dimensions": ["event:name"]}))),
         "Metric `views_per_visit` cannot be queried with `dimensions`."
     );
 }
@@ -888,23 +703,16 @@ fn exit_rate_requirements() {
         err(body(json!({"metrics": ["exit_rate", "pageviews"], "dimensions": ["visit:exit_page"]}))),
         "Event metric(s) `pageviews` cannot be queried along with session dimension(s) `visit:exit_page`"
     );
-    ok(body(
-        json!({"metrics": ["exit_rate"], "dimensions": ["visit:exit_page"]}),
-    ));
+    ok(body(json!({"metrics": ["exit_rate"], "dimensions": ["visit:exit_page"]})));
 }
 
 #[test]
 fn first_failing_stage_wins() {
     // A parser error (date_range) is reported before builder errors (unknown goal).
     assert_eq!(
-        err(body(
-            json!({"date_range": "0d", "filters": [["is", "event:goal", ["Nope"]]]})
-        )),
+        err(body(json!({"date_range": "0d", "filters": [["is", "event:goal", ["Nope"]]]}))),
         r#"Invalid date_range "0d""#
     );
     // Schema errors come before everything else.
-    assert_eq!(
-        err(body(json!({"date_range": "0d", "metrics": ["nope"]}))),
-        r#"#/metrics/0: Invalid metric "nope""#
-    );
+    assert_eq!(err(body(json!({"date_range": "0d", "metrics": ["nope"]}))), r#"#/metrics/0: Invalid metric "nope""#);
 }

@@ -25,10 +25,7 @@ pub fn site_in(tz: Tz) -> SiteContext {
         props_available: true,
         revenue_available: true,
         stats_start_date: None,
-        native_stats_start_at: NaiveDate::from_ymd_opt(2000, 1, 1)
-            .unwrap()
-            .and_hms_opt(0, 0, 0)
-            .unwrap(),
+        native_stats_start_at: NaiveDate::from_ymd_opt(2000, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap(),
         legacy_time_on_page_cutoff: None,
         imports: Vec::new(),
     }
@@ -47,10 +44,7 @@ pub fn event_goal(id: i64, name: &str) -> Goal {
 }
 
 pub fn revenue_goal(id: i64, name: &str, currency: &str) -> Goal {
-    Goal {
-        currency: Some(currency.into()),
-        ..event_goal(id, name)
-    }
+    Goal { currency: Some(currency.into()), ..event_goal(id, name) }
 }
 
 pub fn page_goal(id: i64, path: &str) -> Goal {
@@ -66,11 +60,7 @@ pub fn page_goal(id: i64, path: &str) -> Goal {
 }
 
 pub fn segment(id: i64, filters: Value) -> Segment {
-    Segment {
-        id,
-        name: format!("segment {id}"),
-        segment_data: json!({ "filters": filters }),
-    }
+    Segment { id, name: format!("segment {id}"), segment_data: json!({ "filters": filters }) }
 }
 
 /// A body with the given extra keys over `{"site_id", "metrics": ["visitors"], "date_range": "all"}`.

@@ -12,10 +12,7 @@ use tally_query::time_labels;
 fn resolved_time(date_range: Value) -> Dimension {
     let mut s = site();
     s.stats_start_date = NaiveDate::from_ymd_opt(2019, 1, 1);
-    let q = ok_with(
-        &s,
-        body(json!({"date_range": date_range, "dimensions": ["time"]})),
-    );
+    let q = ok_with(&s, body(json!({"date_range": date_range, "dimensions": ["time"]})));
     q.dimensions[0].clone()
 }
 
@@ -35,29 +32,19 @@ fn time_resolves_by_range_length() {
     assert_eq!(resolved_time(json!("12mo")), Dimension::TimeWeek); // 364 days
     assert_eq!(resolved_time(json!("year")), Dimension::TimeWeek);
     assert_eq!(resolved_time(json!("all")), Dimension::TimeMonth); // 2019-01-01..2021-05-05
-    assert_eq!(
-        resolved_time(json!(["2024-01-01T00:00:00Z", "2024-01-03T00:00:00Z"])),
-        Dimension::TimeHour
-    );
+    assert_eq!(resolved_time(json!(["2024-01-01T00:00:00Z", "2024-01-03T00:00:00Z"])), Dimension::TimeHour);
 }
 
 #[test]
 fn explicit_time_dimensions_are_kept() {
-    let q = ok(body(
-        json!({"date_range": "day", "dimensions": ["time:month"]}),
-    ));
+    let q = ok(body(json!({"date_range": "day", "dimensions": ["time:month"]})));
     assert_eq!(q.dimensions, vec![Dimension::TimeMonth]);
 }
 
 #[test]
 fn default_order_without_time() {
-    let q = ok(body(
-        json!({"metrics": ["pageviews", "visitors"], "dimensions": ["visit:browser"]}),
-    ));
-    assert_eq!(
-        q.order_by,
-        vec![(OrderKey::Metric(Metric::Pageviews), Direction::Desc)]
-    );
+    let q = ok(body(json!({"metrics": ["pageviews", "visitors"], "dimensions": ["visit:browser"]})));
+    assert_eq!(q.order_by, vec![(OrderKey::Metric(Metric::Pageviews), Direction::Desc)]);
 }
 
 #[test]
@@ -72,10 +59,7 @@ fn default_order_with_time() {
             (OrderKey::Metric(Metric::Visitors), Direction::Desc)
         ]
     );
-    assert_eq!(
-        q.echo()["order_by"],
-        json!([["time:hour", "asc"], ["visitors", "desc"]])
-    );
+    assert_eq!(q.echo()["order_by"], json!([["time:hour", "asc"], ["visitors", "desc"]]));
 }
 
 #[test]
@@ -86,10 +70,7 @@ fn time_in_explicit_order_by_is_resolved() {
         "dimensions": ["time"],
         "order_by": [["pageviews", "desc"], ["time", "asc"]]
     })));
-    assert_eq!(
-        q.echo()["order_by"],
-        json!([["pageviews", "desc"], ["time:day", "asc"]])
-    );
+    assert_eq!(q.echo()["order_by"], json!([["pageviews", "desc"], ["time:day", "asc"]]));
 }
 
 #[test]
@@ -116,9 +97,7 @@ fn labels(date_range: Value, dimension: &str) -> Vec<String> {
 fn labels_in(s: &tally_query::SiteContext, date_range: Value, dimension: &str) -> Vec<String> {
     let q = ok_with(
         s,
-        body(
-            json!({"date_range": date_range, "dimensions": [dimension], "include": {"time_labels": true}}),
-        ),
+        body(json!({"date_range": date_range, "dimensions": [dimension], "include": {"time_labels": true}})),
     );
     assert!(q.include.time_labels);
     time_labels(&q)
@@ -130,10 +109,7 @@ fn week_labels_clamp_to_the_range_start() {
         labels(json!(["2020-12-20", "2021-01-08"]), "time:week"),
         vec!["2020-12-20", "2020-12-21", "2020-12-28", "2021-01-04"]
     );
-    assert_eq!(
-        labels(json!(["2020-12-21", "2021-01-03"]), "time:week"),
-        vec!["2020-12-21", "2020-12-28"]
-    );
+    assert_eq!(labels(json!(["2020-12-21", "2021-01-03"]), "time:week"), vec!["2020-12-21", "2020-12-28"]);
 }
 
 #[test]
@@ -147,10 +123,7 @@ fn month_labels_are_not_clamped() {
 #[test]
 fn day_labels() {
     assert_eq!(labels(json!("7d"), "time:day").len(), 7);
-    assert_eq!(
-        labels(json!(["2021-01-30", "2021-02-01"]), "time:day"),
-        vec!["2021-01-30", "2021-01-31", "2021-02-01"]
-    );
+    assert_eq!(labels(json!(["2021-01-30", "2021-02-01"]), "time:day"), vec!["2021-01-30", "2021-01-31", "2021-02-01"]);
 }
 
 #[test]
@@ -162,11 +135,7 @@ fn hour_labels() {
     assert_eq!(labels(json!("day"), "time"), day);
 
     let tallinn = site_in("Europe/Tallinn".parse().unwrap());
-    let l = labels_in(
-        &tallinn,
-        json!(["2024-09-10T21:53:17+03:00", "2024-09-11T05:59:59+03:00"]),
-        "time:hour",
-    );
+    let l = labels_in(&tallinn, json!(["2024-09-10T21:53:17+03:00", "2024-09-11T05:59:59+03:00"]), "time:hour");
     assert_eq!(l.first().unwrap(), "2024-09-10 21:00:00");
     assert_eq!(l.last().unwrap(), "2024-09-11 05:00:00");
     assert_eq!(l.len(), 9);

@@ -81,13 +81,7 @@ pub trait ConfigStore: Send + Sync {
 
     // guests
     fn set_guest(&self, site_id: i64, user_id: i64, role: &str) -> ConfigResult<()>;
-    fn invite_guest(
-        &self,
-        site_id: i64,
-        email: &str,
-        role: &str,
-        inviter_user_id: i64,
-    ) -> ConfigResult<i64>;
+    fn invite_guest(&self, site_id: i64, email: &str, role: &str, inviter_user_id: i64) -> ConfigResult<i64>;
     fn guest_role(&self, site_id: i64, user_id: i64) -> ConfigResult<Option<String>>;
     /// Accepted guests and pending invitations, newest first.
     fn guests(&self, site_id: i64) -> ConfigResult<Vec<Guest>>;
@@ -134,12 +128,27 @@ pub trait ConfigStore: Send + Sync {
 
     // generic JSON documents for Tally extensions (funnels, …): (kind, site) -> rows
     fn documents(&self, kind: &str, site_id: i64) -> ConfigResult<Vec<(i64, serde_json::Value)>>;
-    fn put_document(
-        &self,
-        kind: &str,
-        site_id: i64,
-        id: Option<i64>,
-        doc: &serde_json::Value,
-    ) -> ConfigResult<i64>;
+    fn put_document(&self, kind: &str, site_id: i64, id: Option<i64>, doc: &serde_json::Value) -> ConfigResult<i64>;
     fn delete_document(&self, kind: &str, site_id: i64, id: i64) -> ConfigResult<bool>;
+
+    // Sites API
+    /// Changes a site's domain (the old one kept in `domain_changed_from`, with the time of the change)
+    /// and/or its tracker configuration, in one transaction. A domain used by another site (as its domain
+    /// or its previous domain) is a `Conflict`.
+    fn change_site(
+        &self,
+        site_id: i64,
+        new_domain: Option<&str>,
+        tracker: Option<&TrackerConfig>,
+    ) -> ConfigResult<Site>;
+    /// Gives the site this tracker configuration unless it has one; returns the site.
+    fn ensure_tracker_config(&self, site_id: i64, tracker: &TrackerConfig) -> ConfigResult<Site>;
+    /// Forgets the domain a site changed from.
+    fn clear_domain_changed_from(&self, site_id: i64) -> ConfigResult<()>;
+    /// Edits a site's allowed event props atomically; an error from `edit` leaves them unchanged.
+    fn modify_allowed_event_props(
+        &self,
+        site_id: i64,
+        edit: &mut dyn FnMut(&mut Vec<String>) -> ConfigResult<()>,
+    ) -> ConfigResult<Vec<String>>;
 }

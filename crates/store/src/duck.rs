@@ -54,16 +54,7 @@ fn schema_sql() -> Vec<String> {
         let cols: Vec<String> = t
             .columns
             .iter()
-            .map(|(c, k)| {
-                format!(
-                    "{c} {}",
-                    if *k == ColKind::Text {
-                        "VARCHAR"
-                    } else {
-                        "BIGINT"
-                    }
-                )
-            })
+            .map(|(c, k)| format!("{c} {}", if *k == ColKind::Text { "VARCHAR" } else { "BIGINT" }))
             .collect();
         v.push(format!(
             "CREATE TABLE IF NOT EXISTS {} (site_id UBIGINT, import_id BIGINT, date DATE, {})",
@@ -109,13 +100,7 @@ fn attr_values(a: &SessionAttrs, out: &mut Vec<Value>) {
         out.push(text(s));
     }
     out.push(Value::UInt(a.city_geoname_id));
-    for s in [
-        &a.screen_size,
-        &a.operating_system,
-        &a.operating_system_version,
-        &a.browser,
-        &a.browser_version,
-    ] {
+    for s in [&a.screen_size, &a.operating_system, &a.operating_system_version, &a.browser, &a.browser_version] {
         out.push(text(s));
     }
 }
@@ -132,17 +117,9 @@ fn event_values(e: &EventRow) -> Vec<Value> {
     attr_values(&e.attrs, &mut v);
     v.push(list(&e.meta_key));
     v.push(list(&e.meta_value));
-    v.push(
-        e.revenue_reporting_amount
-            .map(|d| Value::BigInt(decimal_to_milli(d)))
-            .unwrap_or(Value::Null),
-    );
+    v.push(e.revenue_reporting_amount.map(|d| Value::BigInt(decimal_to_milli(d))).unwrap_or(Value::Null));
     v.push(text(&e.revenue_reporting_currency));
-    v.push(
-        e.revenue_source_amount
-            .map(|d| Value::BigInt(decimal_to_milli(d)))
-            .unwrap_or(Value::Null),
-    );
+    v.push(e.revenue_source_amount.map(|d| Value::BigInt(decimal_to_milli(d))).unwrap_or(Value::Null));
     v.push(text(&e.revenue_source_currency));
     v.push(Value::UTinyInt(e.scroll_depth));
     v.push(Value::UInt(e.engagement_time));
@@ -183,9 +160,7 @@ fn to_sql_value(v: &SqlValue) -> Value {
         SqlValue::Float(f) => Value::Double(*f),
         SqlValue::Text(s) => Value::Text(s.clone()),
         SqlValue::Timestamp(t) => ts(*t),
-        SqlValue::Date(d) => {
-            Value::Date32((*d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32)
-        }
+        SqlValue::Date(d) => Value::Date32((*d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32),
         SqlValue::Decimal(d) => Value::Double(d.to_f64().unwrap_or(0.0)),
         SqlValue::TextList(l) => list(l),
     }
@@ -199,12 +174,8 @@ fn from_value(v: Value) -> SqlValue {
         Value::SmallInt(i) => SqlValue::Int(i as i64),
         Value::Int(i) => SqlValue::Int(i as i64),
         Value::BigInt(i) => SqlValue::Int(i),
-        Value::HugeInt(i) => i64::try_from(i)
-            .map(SqlValue::Int)
-            .unwrap_or(SqlValue::Float(i as f64)),
-        Value::UHugeInt(i) => u64::try_from(i)
-            .map(SqlValue::UInt)
-            .unwrap_or(SqlValue::Float(i as f64)),
+        Value::HugeInt(i) => i64::try_from(i).map(SqlValue::Int).unwrap_or(SqlValue::Float(i as f64)),
+        Value::UHugeInt(i) => u64::try_from(i).map(SqlValue::UInt).unwrap_or(SqlValue::Float(i as f64)),
         Value::UTinyInt(i) => SqlValue::Int(i as i64),
         Value::USmallInt(i) => SqlValue::Int(i as i64),
         Value::UInt(i) => SqlValue::Int(i as i64),
@@ -213,9 +184,7 @@ fn from_value(v: Value) -> SqlValue {
         Value::Double(f) => SqlValue::Float(f),
         Value::Decimal(d) => {
             let s = d.to_string();
-            s.parse::<Decimal>()
-                .map(SqlValue::Decimal)
-                .unwrap_or_else(|_| SqlValue::Text(s))
+            s.parse::<Decimal>().map(SqlValue::Decimal).unwrap_or_else(|_| SqlValue::Text(s))
         }
         Value::Timestamp(unit, n) => {
             let micros = match unit {
@@ -229,9 +198,9 @@ fn from_value(v: Value) -> SqlValue {
                 .unwrap_or(SqlValue::Null)
         }
         Value::Text(s) | Value::Enum(s) => SqlValue::Text(s),
-        Value::Date32(d) => SqlValue::Date(
-            NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(d as i64),
-        ),
+        Value::Date32(d) => {
+            SqlValue::Date(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(d as i64))
+        }
         Value::List(l) | Value::Array(l) => SqlValue::TextList(
             l.into_iter()
                 .map(|x| match from_value(x) {
@@ -272,11 +241,7 @@ impl DuckEventStore {
             prepare_connection(&r).map_err(err)?;
             rs.push(Mutex::new(r));
         }
-        Ok(DuckEventStore {
-            writer: Mutex::new(conn),
-            readers: rs,
-            next_reader: AtomicUsize::new(0),
-        })
+        Ok(DuckEventStore { writer: Mutex::new(conn), readers: rs, next_reader: AtomicUsize::new(0) })
     }
 
     fn reader(&self) -> parking_lot::MutexGuard<'_, Connection> {
@@ -290,11 +255,7 @@ impl DuckEventStore {
     }
 }
 
-fn append_rows(
-    conn: &Connection,
-    table: &str,
-    rows: impl Iterator<Item = Vec<Value>>,
-) -> duckdb::Result<()> {
+fn append_rows(conn: &Connection, table: &str, rows: impl Iterator<Item = Vec<Value>>) -> duckdb::Result<()> {
     let mut app = conn.appender(table)?;
     for r in rows {
         app.append_row(duckdb::appender_params_from_iter(r))?;
@@ -304,8 +265,7 @@ fn append_rows(
 
 fn read_session(row: &duckdb::Row<'_>) -> duckdb::Result<SessionRow> {
     let g = |i: usize| -> duckdb::Result<SqlValue> { Ok(from_value(row.get::<usize, Value>(i)?)) };
-    let s =
-        |i: usize| -> duckdb::Result<String> { Ok(g(i)?.as_str().unwrap_or_default().to_string()) };
+    let s = |i: usize| -> duckdb::Result<String> { Ok(g(i)?.as_str().unwrap_or_default().to_string()) };
     let n = |i: usize| -> duckdb::Result<i64> { Ok(g(i)?.as_i64().unwrap_or(0)) };
     let t = |i: usize| -> duckdb::Result<NaiveDateTime> {
         Ok(match g(i)? {
@@ -376,48 +336,29 @@ impl EventStore for DuckEventStore {
         }
         if !batch.live_sessions.is_empty() {
             // Keep only the newest state per session within the batch, then replace the stored states.
-            let mut newest: std::collections::HashMap<u64, &SessionRow> =
-                std::collections::HashMap::new();
+            let mut newest: std::collections::HashMap<u64, &SessionRow> = std::collections::HashMap::new();
             for s in &batch.live_sessions {
                 newest.insert(s.session_id, s);
             }
-            tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS touched_sessions (session_id UBIGINT); DELETE FROM touched_sessions;")
+            tx.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS touched_sessions (session_id UBIGINT); DELETE FROM touched_sessions;",
+            )
+            .map_err(err)?;
+            append_rows(&tx, "touched_sessions", newest.keys().map(|id| vec![Value::UBigInt(*id)])).map_err(err)?;
+            tx.execute("DELETE FROM live_sessions WHERE session_id IN (SELECT session_id FROM touched_sessions)", [])
                 .map_err(err)?;
-            append_rows(
-                &tx,
-                "touched_sessions",
-                newest.keys().map(|id| vec![Value::UBigInt(*id)]),
-            )
-            .map_err(err)?;
-            tx.execute(
-                "DELETE FROM live_sessions WHERE session_id IN (SELECT session_id FROM touched_sessions)",
-                [],
-            )
-            .map_err(err)?;
-            append_rows(
-                &tx,
-                "live_sessions",
-                newest.values().map(|s| session_values(s)),
-            )
-            .map_err(err)?;
+            append_rows(&tx, "live_sessions", newest.values().map(|s| session_values(s))).map_err(err)?;
         }
         if !batch.final_sessions.is_empty() {
-            append_rows(
-                &tx,
-                "sessions",
-                batch.final_sessions.iter().map(session_values),
-            )
-            .map_err(err)?;
+            append_rows(&tx, "sessions", batch.final_sessions.iter().map(session_values)).map_err(err)?;
         }
         if !batch.finalize.is_empty() {
-            tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS done_sessions (session_id UBIGINT); DELETE FROM done_sessions;")
-                .map_err(err)?;
-            append_rows(
-                &tx,
-                "done_sessions",
-                batch.finalize.iter().map(|id| vec![Value::UBigInt(*id)]),
+            tx.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS done_sessions (session_id UBIGINT); DELETE FROM done_sessions;",
             )
             .map_err(err)?;
+            append_rows(&tx, "done_sessions", batch.finalize.iter().map(|id| vec![Value::UBigInt(*id)]))
+                .map_err(err)?;
             tx.execute_batch(
                 "INSERT INTO sessions SELECT * FROM live_sessions WHERE session_id IN (SELECT session_id FROM done_sessions); \
                  DELETE FROM live_sessions WHERE session_id IN (SELECT session_id FROM done_sessions);",
@@ -472,11 +413,7 @@ impl EventStore for DuckEventStore {
         let mut tables = vec!["events", "sessions", "live_sessions"];
         tables.extend(IMPORTED_TABLES.iter().map(|t| t.name));
         for t in tables {
-            tx.execute(
-                &format!("DELETE FROM {t} WHERE site_id = ?"),
-                [Value::UBigInt(site_id)],
-            )
-            .map_err(err)?;
+            tx.execute(&format!("DELETE FROM {t} WHERE site_id = ?"), [Value::UBigInt(site_id)]).map_err(err)?;
         }
         tx.commit().map_err(err)
     }

@@ -21,13 +21,7 @@ use ColKind::{Count as C, Text as T};
 pub const IMPORTED_TABLES: &[ImportedTable] = &[
     ImportedTable {
         name: "imported_visitors",
-        columns: &[
-            ("visitors", C),
-            ("pageviews", C),
-            ("bounces", C),
-            ("visits", C),
-            ("visit_duration", C),
-        ],
+        columns: &[("visitors", C), ("pageviews", C), ("bounces", C), ("visits", C), ("visit_duration", C)],
     },
     ImportedTable {
         name: "imported_sources",
@@ -88,13 +82,7 @@ pub const IMPORTED_TABLES: &[ImportedTable] = &[
     },
     ImportedTable {
         name: "imported_custom_events",
-        columns: &[
-            ("name", T),
-            ("link_url", T),
-            ("path", T),
-            ("visitors", C),
-            ("events", C),
-        ],
+        columns: &[("name", T), ("link_url", T), ("path", T), ("visitors", C), ("events", C)],
     },
     ImportedTable {
         name: "imported_locations",

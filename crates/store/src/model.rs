@@ -55,11 +55,7 @@ pub struct EventRow {
 
 impl EventRow {
     pub fn new(timestamp: NaiveDateTime) -> Self {
-        EventRow {
-            timestamp,
-            scroll_depth: SCROLL_DEPTH_NONE,
-            ..Default::default()
-        }
+        EventRow { timestamp, scroll_depth: SCROLL_DEPTH_NONE, ..Default::default() }
     }
 }
 
@@ -173,22 +169,12 @@ pub struct Plan {
     pub features: Option<Vec<String>>,
 }
 
-pub const FEATURES: &[&str] = &[
-    "stats_api",
-    "sites_api",
-    "props",
-    "funnels",
-    "revenue_goals",
-    "shared_links",
-    "site_segments",
-];
+pub const FEATURES: &[&str] =
+    &["stats_api", "sites_api", "props", "funnels", "revenue_goals", "shared_links", "site_segments"];
 
 impl Plan {
     pub fn named(name: &str) -> Self {
-        Plan {
-            name: name.to_string(),
-            features: None,
-        }
+        Plan { name: name.to_string(), features: None }
     }
     pub fn is_valid_name(name: &str) -> bool {
         matches!(name, "growth" | "business" | "enterprise" | "trial")

@@ -65,9 +65,7 @@ fn now() -> String {
 fn db(e: rusqlite::Error) -> ConfigError {
     if let rusqlite::Error::SqliteFailure(f, msg) = &e {
         if f.code == rusqlite::ErrorCode::ConstraintViolation {
-            return ConfigError::Conflict(
-                msg.clone().unwrap_or_else(|| "constraint violation".into()),
-            );
+            return ConfigError::Conflict(msg.clone().unwrap_or_else(|| "constraint violation".into()));
         }
     }
     ConfigError::Db(e.to_string())
@@ -85,39 +83,23 @@ fn random_identifier() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 impl SqliteConfigStore {
     pub fn open(path: &Path) -> ConfigResult<Self> {
         let conn = Connection::open(path).map_err(db)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-        )
-        .map_err(db)?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
             .map_err(db)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
         for (i, m) in MIGRATIONS.iter().enumerate() {
             let v = i as i64 + 1;
             if v > version {
-                conn.execute_batch(&format!("BEGIN; {m}; PRAGMA user_version = {v}; COMMIT;"))
-                    .map_err(db)?;
+                conn.execute_batch(&format!("BEGIN; {m}; PRAGMA user_version = {v}; COMMIT;")).map_err(db)?;
             }
         }
         let secret: Option<String> = conn
-            .query_row(
-                "SELECT value FROM settings WHERE key = 'secret_key_base'",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT value FROM settings WHERE key = 'secret_key_base'", [], |r| r.get(0))
             .optional()
             .map_err(db)?;
         let secret = match secret {
@@ -126,18 +108,11 @@ impl SqliteConfigStore {
                 let mut b = [0u8; 48];
                 rand::rng().fill_bytes(&mut b);
                 let s = hex::encode(b);
-                conn.execute(
-                    "INSERT INTO settings (key, value) VALUES ('secret_key_base', ?)",
-                    [&s],
-                )
-                .map_err(db)?;
+                conn.execute("INSERT INTO settings (key, value) VALUES ('secret_key_base', ?)", [&s]).map_err(db)?;
                 s
             }
         };
-        Ok(SqliteConfigStore {
-            conn: Mutex::new(conn),
-            secret,
-        })
+        Ok(SqliteConfigStore { conn: Mutex::new(conn), secret })
     }
 
     fn hash_key(&self, key: &str) -> String {
@@ -158,10 +133,7 @@ fn team_row(r: &Row) -> rusqlite::Result<Team> {
         name: r.get(2)?,
         personal: r.get(3)?,
         setup_complete: r.get(4)?,
-        plan: Plan {
-            name: r.get(5)?,
-            features: features.and_then(|f| serde_json::from_str(&f).ok()),
-        },
+        plan: Plan { name: r.get(5)?, features: features.and_then(|f| serde_json::from_str(&f).ok()) },
         hourly_api_request_limit: r.get(7)?,
         locked: r.get(8)?,
     })
@@ -179,8 +151,7 @@ fn site_row(r: &Row) -> rusqlite::Result<Site> {
         domain: r.get(2)?,
         timezone: r.get(3)?,
         allowed_event_props: serde_json::from_str(&props).unwrap_or_default(),
-        legacy_time_on_page_cutoff: cutoff
-            .and_then(|c| NaiveDate::parse_from_str(&c, "%Y-%m-%d").ok()),
+        legacy_time_on_page_cutoff: cutoff.and_then(|c| NaiveDate::parse_from_str(&c, "%Y-%m-%d").ok()),
         domain_changed_from: r.get(6)?,
         native_stats_start_at: parse_ts(&r.get::<_, String>(7)?),
         ingest_rate_limit_threshold: r.get(8)?,
@@ -190,8 +161,7 @@ fn site_row(r: &Row) -> rusqlite::Result<Site> {
     })
 }
 
-const GOAL_COLS: &str =
-    "id, site_id, event_name, page_path, scroll_threshold, display_name, currency, custom_props";
+const GOAL_COLS: &str = "id, site_id, event_name, page_path, scroll_threshold, display_name, currency, custom_props";
 fn goal_row(r: &Row) -> rusqlite::Result<Goal> {
     let props: String = r.get(7)?;
     Ok(Goal {
@@ -206,8 +176,7 @@ fn goal_row(r: &Row) -> rusqlite::Result<Goal> {
     })
 }
 
-const KEY_COLS: &str =
-    "id, user_id, team_id, name, key_prefix, scopes, hourly_request_limit, inserted_at";
+const KEY_COLS: &str = "id, user_id, team_id, name, key_prefix, scopes, hourly_request_limit, inserted_at";
 fn key_row(r: &Row) -> rusqlite::Result<ApiKey> {
     let scopes: String = r.get(5)?;
     Ok(ApiKey {
@@ -235,11 +204,7 @@ fn segment_row(r: &Row) -> rusqlite::Result<Segment> {
 }
 
 fn user_row(r: &Row) -> rusqlite::Result<User> {
-    Ok(User {
-        id: r.get(0)?,
-        email: r.get(1)?,
-        name: r.get(2)?,
-    })
+    Ok(User { id: r.get(0)?, email: r.get(1)?, name: r.get(2)? })
 }
 
 fn import_row(r: &Row) -> rusqlite::Result<Import> {
@@ -258,38 +223,19 @@ fn import_row(r: &Row) -> rusqlite::Result<Import> {
 impl ConfigStore for SqliteConfigStore {
     fn create_user(&self, email: &str, name: &str) -> ConfigResult<User> {
         let c = self.conn.lock();
-        c.execute(
-            "INSERT INTO users (email, name, inserted_at) VALUES (?, ?, ?)",
-            params![email, name, now()],
-        )
-        .map_err(db)?;
-        Ok(User {
-            id: c.last_insert_rowid(),
-            email: email.to_string(),
-            name: name.to_string(),
-        })
+        c.execute("INSERT INTO users (email, name, inserted_at) VALUES (?, ?, ?)", params![email, name, now()])
+            .map_err(db)?;
+        Ok(User { id: c.last_insert_rowid(), email: email.to_string(), name: name.to_string() })
     }
 
     fn user(&self, id: i64) -> ConfigResult<Option<User>> {
         let c = self.conn.lock();
-        c.query_row(
-            "SELECT id, email, name FROM users WHERE id = ?",
-            [id],
-            user_row,
-        )
-        .optional()
-        .map_err(db)
+        c.query_row("SELECT id, email, name FROM users WHERE id = ?", [id], user_row).optional().map_err(db)
     }
 
     fn user_by_email(&self, email: &str) -> ConfigResult<Option<User>> {
         let c = self.conn.lock();
-        c.query_row(
-            "SELECT id, email, name FROM users WHERE email = ?",
-            [email],
-            user_row,
-        )
-        .optional()
-        .map_err(db)
+        c.query_row("SELECT id, email, name FROM users WHERE email = ?", [email], user_row).optional().map_err(db)
     }
 
     fn create_team(&self, t: &NewTeam) -> ConfigResult<Team> {
@@ -306,17 +252,11 @@ impl ConfigStore for SqliteConfigStore {
                 .optional()
                 .map_err(db)?;
             if exists.is_some() {
-                return Err(ConfigError::Conflict(
-                    "the user already has a personal team".into(),
-                ));
+                return Err(ConfigError::Conflict("the user already has a personal team".into()));
             }
         }
         let identifier = random_identifier();
-        let features = t
-            .plan
-            .features
-            .as_ref()
-            .map(|f| serde_json::to_string(f).unwrap());
+        let features = t.plan.features.as_ref().map(|f| serde_json::to_string(f).unwrap());
         tx.execute(
             "INSERT INTO teams (identifier, name, personal, setup_complete, plan, plan_features, inserted_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -344,47 +284,27 @@ impl ConfigStore for SqliteConfigStore {
 
     fn team(&self, id: i64) -> ConfigResult<Option<Team>> {
         let c = self.conn.lock();
-        c.query_row(
-            &format!("SELECT {TEAM_COLS} FROM teams WHERE id = ?"),
-            [id],
-            team_row,
-        )
-        .optional()
-        .map_err(db)
+        c.query_row(&format!("SELECT {TEAM_COLS} FROM teams WHERE id = ?"), [id], team_row).optional().map_err(db)
     }
 
     fn team_by_identifier(&self, identifier: &str) -> ConfigResult<Option<Team>> {
         let c = self.conn.lock();
-        c.query_row(
-            &format!("SELECT {TEAM_COLS} FROM teams WHERE identifier = ?"),
-            [identifier],
-            team_row,
-        )
-        .optional()
-        .map_err(db)
+        c.query_row(&format!("SELECT {TEAM_COLS} FROM teams WHERE identifier = ?"), [identifier], team_row)
+            .optional()
+            .map_err(db)
     }
 
     fn set_team_plan(&self, id: i64, plan: &Plan) -> ConfigResult<()> {
         let c = self.conn.lock();
-        let features = plan
-            .features
-            .as_ref()
-            .map(|f| serde_json::to_string(f).unwrap());
-        c.execute(
-            "UPDATE teams SET plan = ?, plan_features = ? WHERE id = ?",
-            params![plan.name, features, id],
-        )
-        .map_err(db)?;
+        let features = plan.features.as_ref().map(|f| serde_json::to_string(f).unwrap());
+        c.execute("UPDATE teams SET plan = ?, plan_features = ? WHERE id = ?", params![plan.name, features, id])
+            .map_err(db)?;
         Ok(())
     }
 
     fn set_team_api_limit(&self, id: i64, limit: Option<i64>) -> ConfigResult<()> {
         let c = self.conn.lock();
-        c.execute(
-            "UPDATE teams SET hourly_api_request_limit = ? WHERE id = ?",
-            params![limit, id],
-        )
-        .map_err(db)?;
+        c.execute("UPDATE teams SET hourly_api_request_limit = ? WHERE id = ?", params![limit, id]).map_err(db)?;
         Ok(())
     }
 
@@ -402,11 +322,9 @@ impl ConfigStore for SqliteConfigStore {
     fn team_role(&self, team_id: i64, user_id: i64) -> ConfigResult<Option<Role>> {
         let c = self.conn.lock();
         let r: Option<String> = c
-            .query_row(
-                "SELECT role FROM team_memberships WHERE team_id = ? AND user_id = ?",
-                [team_id, user_id],
-                |r| r.get(0),
-            )
+            .query_row("SELECT role FROM team_memberships WHERE team_id = ? AND user_id = ?", [team_id, user_id], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db)?;
         Ok(r.and_then(|r| Role::parse(&r)))
@@ -427,10 +345,7 @@ impl ConfigStore for SqliteConfigStore {
             .map_err(db)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(db)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(t, r)| Role::parse(&r).map(|r| (t, r)))
-            .collect())
+        Ok(rows.into_iter().filter_map(|(t, r)| Role::parse(&r).map(|r| (t, r))).collect())
     }
 
     fn team_owner(&self, team_id: i64) -> ConfigResult<Option<User>> {
@@ -448,11 +363,7 @@ impl ConfigStore for SqliteConfigStore {
     fn create_site(&self, s: &NewSite) -> ConfigResult<Site> {
         let c = self.conn.lock();
         let taken: Option<i64> = c
-            .query_row(
-                "SELECT id FROM sites WHERE domain = ?1 OR domain_changed_from = ?1",
-                [&s.domain],
-                |r| r.get(0),
-            )
+            .query_row("SELECT id FROM sites WHERE domain = ?1 OR domain_changed_from = ?1", [&s.domain], |r| r.get(0))
             .optional()
             .map_err(db)?;
         if taken.is_some() {
@@ -478,23 +389,12 @@ impl ConfigStore for SqliteConfigStore {
         )
         .map_err(db)?;
         let id = c.last_insert_rowid();
-        c.query_row(
-            &format!("SELECT {SITE_COLS} FROM sites WHERE id = ?"),
-            [id],
-            site_row,
-        )
-        .map_err(db)
+        c.query_row(&format!("SELECT {SITE_COLS} FROM sites WHERE id = ?"), [id], site_row).map_err(db)
     }
 
     fn site(&self, id: i64) -> ConfigResult<Option<Site>> {
         let c = self.conn.lock();
-        c.query_row(
-            &format!("SELECT {SITE_COLS} FROM sites WHERE id = ?"),
-            [id],
-            site_row,
-        )
-        .optional()
-        .map_err(db)
+        c.query_row(&format!("SELECT {SITE_COLS} FROM sites WHERE id = ?"), [id], site_row).optional().map_err(db)
     }
 
     fn site_by_domain(&self, domain: &str) -> ConfigResult<Option<Site>> {
@@ -510,29 +410,16 @@ impl ConfigStore for SqliteConfigStore {
 
     fn sites_of_team(&self, team_id: i64) -> ConfigResult<Vec<Site>> {
         let c = self.conn.lock();
-        let mut st = c
-            .prepare(&format!(
-                "SELECT {SITE_COLS} FROM sites WHERE team_id = ? ORDER BY id DESC"
-            ))
-            .map_err(db)?;
-        let rows = st
-            .query_map([team_id], site_row)
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db);
+        let mut st =
+            c.prepare(&format!("SELECT {SITE_COLS} FROM sites WHERE team_id = ? ORDER BY id DESC")).map_err(db)?;
+        let rows = st.query_map([team_id], site_row).map_err(db)?.collect::<Result<Vec<_>, _>>().map_err(db);
         rows
     }
 
     fn all_sites(&self) -> ConfigResult<Vec<Site>> {
         let c = self.conn.lock();
-        let mut st = c
-            .prepare(&format!("SELECT {SITE_COLS} FROM sites ORDER BY id"))
-            .map_err(db)?;
-        let rows = st
-            .query_map([], site_row)
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db);
+        let mut st = c.prepare(&format!("SELECT {SITE_COLS} FROM sites ORDER BY id")).map_err(db)?;
+        let rows = st.query_map([], site_row).map_err(db)?.collect::<Result<Vec<_>, _>>().map_err(db);
         rows
     }
 
@@ -552,9 +439,7 @@ impl ConfigStore for SqliteConfigStore {
                 fmt_ts(s.native_stats_start_at),
                 s.ingest_rate_limit_threshold,
                 s.consolidated,
-                s.tracker_config
-                    .as_ref()
-                    .map(|t| serde_json::to_string(t).unwrap()),
+                s.tracker_config.as_ref().map(|t| serde_json::to_string(t).unwrap()),
                 s.id
             ],
         )
@@ -564,18 +449,14 @@ impl ConfigStore for SqliteConfigStore {
 
     fn delete_site(&self, id: i64) -> ConfigResult<()> {
         let c = self.conn.lock();
-        c.execute("DELETE FROM sites WHERE id = ?", [id])
-            .map_err(db)?;
+        c.execute("DELETE FROM sites WHERE id = ?", [id]).map_err(db)?;
         Ok(())
     }
 
     fn set_native_stats_start_at(&self, site_id: i64, at: NaiveDateTime) -> ConfigResult<()> {
         let c = self.conn.lock();
-        c.execute(
-            "UPDATE sites SET native_stats_start_at = ? WHERE id = ?",
-            params![fmt_ts(at), site_id],
-        )
-        .map_err(db)?;
+        c.execute("UPDATE sites SET native_stats_start_at = ? WHERE id = ?", params![fmt_ts(at), site_id])
+            .map_err(db)?;
         Ok(())
     }
 
@@ -590,13 +471,7 @@ impl ConfigStore for SqliteConfigStore {
         Ok(())
     }
 
-    fn invite_guest(
-        &self,
-        site_id: i64,
-        email: &str,
-        role: &str,
-        inviter: i64,
-    ) -> ConfigResult<i64> {
+    fn invite_guest(&self, site_id: i64, email: &str, role: &str, inviter: i64) -> ConfigResult<i64> {
         let c = self.conn.lock();
         c.execute(
             "INSERT INTO guest_invitations (site_id, email, role, inviter_user_id, inserted_at) VALUES (?, ?, ?, ?, ?)",
@@ -608,11 +483,9 @@ impl ConfigStore for SqliteConfigStore {
 
     fn guest_role(&self, site_id: i64, user_id: i64) -> ConfigResult<Option<String>> {
         let c = self.conn.lock();
-        c.query_row(
-            "SELECT role FROM guest_memberships WHERE site_id = ? AND user_id = ?",
-            [site_id, user_id],
-            |r| r.get(0),
-        )
+        c.query_row("SELECT role FROM guest_memberships WHERE site_id = ? AND user_id = ?", [site_id, user_id], |r| {
+            r.get(0)
+        })
         .optional()
         .map_err(db)
     }
@@ -646,11 +519,8 @@ impl ConfigStore for SqliteConfigStore {
 
     fn remove_guest(&self, site_id: i64, email: &str) -> ConfigResult<()> {
         let c = self.conn.lock();
-        c.execute(
-            "DELETE FROM guest_invitations WHERE site_id = ? AND email = ?",
-            params![site_id, email],
-        )
-        .map_err(db)?;
+        c.execute("DELETE FROM guest_invitations WHERE site_id = ? AND email = ?", params![site_id, email])
+            .map_err(db)?;
         c.execute(
             "DELETE FROM guest_memberships WHERE site_id = ? AND user_id IN (SELECT id FROM users WHERE email = ?)",
             params![site_id, email],
@@ -679,29 +549,19 @@ impl ConfigStore for SqliteConfigStore {
 
     fn goals(&self, site_id: i64) -> ConfigResult<Vec<Goal>> {
         let c = self.conn.lock();
-        let mut st = c
-            .prepare_cached(&format!(
-                "SELECT {GOAL_COLS} FROM goals WHERE site_id = ? ORDER BY id"
-            ))
-            .map_err(db)?;
-        let rows = st
-            .query_map([site_id], goal_row)
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db);
+        let mut st =
+            c.prepare_cached(&format!("SELECT {GOAL_COLS} FROM goals WHERE site_id = ? ORDER BY id")).map_err(db)?;
+        let rows = st.query_map([site_id], goal_row).map_err(db)?.collect::<Result<Vec<_>, _>>().map_err(db);
         rows
     }
 
     fn create_goal(&self, site_id: i64, g: &NewGoal) -> ConfigResult<Goal> {
         let c = self.conn.lock();
-        let display =
-            g.display_name
-                .clone()
-                .unwrap_or_else(|| match (&g.event_name, &g.page_path) {
-                    (Some(e), _) => e.clone(),
-                    (None, Some(p)) => format!("Visit {p}"),
-                    _ => String::new(),
-                });
+        let display = g.display_name.clone().unwrap_or_else(|| match (&g.event_name, &g.page_path) {
+            (Some(e), _) => e.clone(),
+            (None, Some(p)) => format!("Visit {p}"),
+            _ => String::new(),
+        });
         c.execute(
             "INSERT INTO goals (site_id, event_name, page_path, scroll_threshold, display_name, currency, custom_props, inserted_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -718,34 +578,22 @@ impl ConfigStore for SqliteConfigStore {
         )
         .map_err(db)?;
         let id = c.last_insert_rowid();
-        c.query_row(
-            &format!("SELECT {GOAL_COLS} FROM goals WHERE id = ?"),
-            [id],
-            goal_row,
-        )
-        .map_err(db)
+        c.query_row(&format!("SELECT {GOAL_COLS} FROM goals WHERE id = ?"), [id], goal_row).map_err(db)
     }
 
     fn delete_goal(&self, site_id: i64, goal_id: i64) -> ConfigResult<bool> {
         let c = self.conn.lock();
-        Ok(c.execute(
-            "DELETE FROM goals WHERE site_id = ? AND id = ?",
-            [site_id, goal_id],
-        )
-        .map_err(db)?
-            > 0)
+        Ok(c.execute("DELETE FROM goals WHERE site_id = ? AND id = ?", [site_id, goal_id]).map_err(db)? > 0)
     }
 
     fn segments(&self, site_id: i64) -> ConfigResult<Vec<Segment>> {
         let c = self.conn.lock();
         let mut st = c
-            .prepare_cached("SELECT id, site_id, owner_id, name, type, segment_data FROM segments WHERE site_id = ? ORDER BY id")
+            .prepare_cached(
+                "SELECT id, site_id, owner_id, name, type, segment_data FROM segments WHERE site_id = ? ORDER BY id",
+            )
             .map_err(db)?;
-        let rows = st
-            .query_map([site_id], segment_row)
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db);
+        let rows = st.query_map([site_id], segment_row).map_err(db)?.collect::<Result<Vec<_>, _>>().map_err(db);
         rows
     }
 
@@ -777,13 +625,7 @@ impl ConfigStore for SqliteConfigStore {
         let c = self.conn.lock();
         c.execute(
             "UPDATE segments SET name = ?, type = ?, segment_data = ? WHERE id = ? AND site_id = ?",
-            params![
-                s.name,
-                s.segment_type,
-                s.segment_data.to_string(),
-                s.id,
-                s.site_id
-            ],
+            params![s.name, s.segment_type, s.segment_data.to_string(), s.id, s.site_id],
         )
         .map_err(db)?;
         Ok(())
@@ -791,12 +633,7 @@ impl ConfigStore for SqliteConfigStore {
 
     fn delete_segment(&self, site_id: i64, id: i64) -> ConfigResult<bool> {
         let c = self.conn.lock();
-        Ok(c.execute(
-            "DELETE FROM segments WHERE site_id = ? AND id = ?",
-            [site_id, id],
-        )
-        .map_err(db)?
-            > 0)
+        Ok(c.execute("DELETE FROM segments WHERE site_id = ? AND id = ?", [site_id, id]).map_err(db)? > 0)
     }
 
     fn create_api_key(&self, k: &NewApiKey) -> ConfigResult<(ApiKey, String)> {
@@ -832,9 +669,7 @@ impl ConfigStore for SqliteConfigStore {
         let hash = self.hash_key(secret);
         let c = self.conn.lock();
         let mut st = c
-            .prepare_cached(&format!(
-                "SELECT {KEY_COLS} FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL"
-            ))
+            .prepare_cached(&format!("SELECT {KEY_COLS} FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL"))
             .map_err(db)?;
         st.query_row([hash], key_row).optional().map_err(db)
     }
@@ -846,21 +681,14 @@ impl ConfigStore for SqliteConfigStore {
                 "SELECT {KEY_COLS} FROM api_keys WHERE user_id = ? AND revoked_at IS NULL ORDER BY id DESC"
             ))
             .map_err(db)?;
-        let rows = st
-            .query_map([user_id], key_row)
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db);
+        let rows = st.query_map([user_id], key_row).map_err(db)?.collect::<Result<Vec<_>, _>>().map_err(db);
         rows
     }
 
     fn revoke_api_key(&self, id: i64) -> ConfigResult<bool> {
         let c = self.conn.lock();
-        Ok(c.execute(
-            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            params![now(), id],
-        )
-        .map_err(db)?
+        Ok(c.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", params![now(), id])
+            .map_err(db)?
             > 0)
     }
 
@@ -871,10 +699,7 @@ impl ConfigStore for SqliteConfigStore {
             params![i.site_id, i.start_date.to_string(), i.end_date.to_string(), i.source, i.status, i.legacy, now()],
         )
         .map_err(db)?;
-        Ok(Import {
-            id: c.last_insert_rowid(),
-            ..i.clone()
-        })
+        Ok(Import { id: c.last_insert_rowid(), ..i.clone() })
     }
 
     fn imports(&self, site_id: i64) -> ConfigResult<Vec<Import>> {
@@ -884,11 +709,7 @@ impl ConfigStore for SqliteConfigStore {
                 "SELECT id, site_id, start_date, end_date, source, status, legacy FROM imports WHERE site_id = ? ORDER BY id",
             )
             .map_err(db)?;
-        let rows = st
-            .query_map([site_id], import_row)
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db);
+        let rows = st.query_map([site_id], import_row).map_err(db)?.collect::<Result<Vec<_>, _>>().map_err(db);
         rows
     }
 
@@ -897,14 +718,7 @@ impl ConfigStore for SqliteConfigStore {
         c.query_row(
             "SELECT id, site_id, name, slug FROM shared_links WHERE site_id = ? AND name = ?",
             params![site_id, name],
-            |r| {
-                Ok(SharedLink {
-                    id: r.get(0)?,
-                    site_id: r.get(1)?,
-                    name: r.get(2)?,
-                    slug: r.get(3)?,
-                })
-            },
+            |r| Ok(SharedLink { id: r.get(0)?, site_id: r.get(1)?, name: r.get(2)?, slug: r.get(3)? }),
         )
         .optional()
         .map_err(db)
@@ -917,74 +731,46 @@ impl ConfigStore for SqliteConfigStore {
             params![site_id, name, slug, now()],
         )
         .map_err(db)?;
-        Ok(SharedLink {
-            id: c.last_insert_rowid(),
-            site_id,
-            name: name.into(),
-            slug: slug.into(),
-        })
+        Ok(SharedLink { id: c.last_insert_rowid(), site_id, name: name.into(), slug: slug.into() })
     }
 
     fn salts(&self) -> ConfigResult<Vec<([u8; 16], NaiveDateTime)>> {
         let c = self.conn.lock();
-        let mut st = c
-            .prepare("SELECT salt, inserted_at FROM salts ORDER BY id DESC")
-            .map_err(db)?;
+        let mut st = c.prepare("SELECT salt, inserted_at FROM salts ORDER BY id DESC").map_err(db)?;
         let rows = st
-            .query_map([], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, parse_ts(&r.get::<_, String>(1)?)))
-            })
+            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, parse_ts(&r.get::<_, String>(1)?))))
             .map_err(db)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(db)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(s, t)| <[u8; 16]>::try_from(s.as_slice()).ok().map(|s| (s, t)))
-            .collect())
+        Ok(rows.into_iter().filter_map(|(s, t)| <[u8; 16]>::try_from(s.as_slice()).ok().map(|s| (s, t))).collect())
     }
 
     fn add_salt(&self, salt: [u8; 16], at: NaiveDateTime) -> ConfigResult<()> {
         let c = self.conn.lock();
-        c.execute(
-            "INSERT INTO salts (salt, inserted_at) VALUES (?, ?)",
-            params![salt.to_vec(), fmt_ts(at)],
-        )
-        .map_err(db)?;
+        c.execute("INSERT INTO salts (salt, inserted_at) VALUES (?, ?)", params![salt.to_vec(), fmt_ts(at)])
+            .map_err(db)?;
         Ok(())
     }
 
     fn delete_salts_before(&self, at: NaiveDateTime) -> ConfigResult<()> {
         let c = self.conn.lock();
-        c.execute("DELETE FROM salts WHERE inserted_at < ?", [fmt_ts(at)])
-            .map_err(db)?;
+        c.execute("DELETE FROM salts WHERE inserted_at < ?", [fmt_ts(at)]).map_err(db)?;
         Ok(())
     }
 
     fn documents(&self, kind: &str, site_id: i64) -> ConfigResult<Vec<(i64, serde_json::Value)>> {
         let c = self.conn.lock();
-        let mut st = c
-            .prepare("SELECT id, doc FROM documents WHERE kind = ? AND site_id = ? ORDER BY id")
-            .map_err(db)?;
+        let mut st =
+            c.prepare("SELECT id, doc FROM documents WHERE kind = ? AND site_id = ? ORDER BY id").map_err(db)?;
         let rows = st
-            .query_map(params![kind, site_id], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })
+            .query_map(params![kind, site_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
             .map_err(db)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(db)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, d)| (id, serde_json::from_str(&d).unwrap_or_default()))
-            .collect())
+        Ok(rows.into_iter().map(|(id, d)| (id, serde_json::from_str(&d).unwrap_or_default())).collect())
     }
 
-    fn put_document(
-        &self,
-        kind: &str,
-        site_id: i64,
-        id: Option<i64>,
-        doc: &serde_json::Value,
-    ) -> ConfigResult<i64> {
+    fn put_document(&self, kind: &str, site_id: i64, id: Option<i64>, doc: &serde_json::Value) -> ConfigResult<i64> {
         let c = self.conn.lock();
         match id {
             Some(id) => {
@@ -1008,12 +794,97 @@ impl ConfigStore for SqliteConfigStore {
 
     fn delete_document(&self, kind: &str, site_id: i64, id: i64) -> ConfigResult<bool> {
         let c = self.conn.lock();
-        Ok(c.execute(
-            "DELETE FROM documents WHERE kind = ? AND site_id = ? AND id = ?",
-            params![kind, site_id, id],
-        )
-        .map_err(db)?
+        Ok(c.execute("DELETE FROM documents WHERE kind = ? AND site_id = ? AND id = ?", params![kind, site_id, id])
+            .map_err(db)?
             > 0)
+    }
+
+    fn change_site(
+        &self,
+        site_id: i64,
+        new_domain: Option<&str>,
+        tracker: Option<&TrackerConfig>,
+    ) -> ConfigResult<Site> {
+        let mut c = self.conn.lock();
+        let tx = c.transaction().map_err(db)?;
+        if let Some(domain) = new_domain {
+            let taken: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM sites WHERE id <> ?1 AND (domain = ?2 OR domain_changed_from = ?2) LIMIT 1",
+                    params![site_id, domain],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            if taken.is_some() {
+                return Err(ConfigError::Conflict("domain taken".into()));
+            }
+            let at = fmt_ts(Utc::now().naive_utc().with_nanosecond_zero());
+            let changed = tx
+                .execute(
+                    "UPDATE sites SET domain_changed_from = domain, domain = ?, domain_changed_at = ? \
+                     WHERE id = ? AND domain <> ?",
+                    params![domain, at, site_id, domain],
+                )
+                .map_err(db)?;
+            if changed == 0 {
+                return Err(ConfigError::Invalid("New domain must be different than the current one".into()));
+            }
+        }
+        if let Some(t) = tracker {
+            tx.execute(
+                "UPDATE sites SET tracker_config = ? WHERE id = ?",
+                params![serde_json::to_string(t).unwrap(), site_id],
+            )
+            .map_err(db)?;
+        }
+        let site = tx
+            .query_row(&format!("SELECT {SITE_COLS} FROM sites WHERE id = ?"), [site_id], site_row)
+            .optional()
+            .map_err(db)?
+            .ok_or(ConfigError::NotFound)?;
+        tx.commit().map_err(db)?;
+        Ok(site)
+    }
+
+    fn ensure_tracker_config(&self, site_id: i64, tracker: &TrackerConfig) -> ConfigResult<Site> {
+        let c = self.conn.lock();
+        c.execute(
+            "UPDATE sites SET tracker_config = ? WHERE id = ? AND tracker_config IS NULL",
+            params![serde_json::to_string(tracker).unwrap(), site_id],
+        )
+        .map_err(db)?;
+        c.query_row(&format!("SELECT {SITE_COLS} FROM sites WHERE id = ?"), [site_id], site_row)
+            .optional()
+            .map_err(db)?
+            .ok_or(ConfigError::NotFound)
+    }
+
+    fn clear_domain_changed_from(&self, site_id: i64) -> ConfigResult<()> {
+        let c = self.conn.lock();
+        c.execute("UPDATE sites SET domain_changed_from = NULL, domain_changed_at = NULL WHERE id = ?", [site_id])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn modify_allowed_event_props(
+        &self,
+        site_id: i64,
+        edit: &mut dyn FnMut(&mut Vec<String>) -> ConfigResult<()>,
+    ) -> ConfigResult<Vec<String>> {
+        let c = self.conn.lock();
+        let raw: Option<String> = c
+            .query_row("SELECT allowed_event_props FROM sites WHERE id = ?", [site_id], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        let mut props: Vec<String> = serde_json::from_str(&raw.ok_or(ConfigError::NotFound)?).unwrap_or_default();
+        edit(&mut props)?;
+        c.execute(
+            "UPDATE sites SET allowed_event_props = ? WHERE id = ?",
+            params![serde_json::to_string(&props).unwrap(), site_id],
+        )
+        .map_err(db)?;
+        Ok(props)
     }
 }
 

@@ -6,12 +6,7 @@ use serde_json::{json, Value};
 #[derive(Args, Debug, Clone)]
 pub struct Conn {
     /// Base URL of the running server.
-    #[arg(
-        long,
-        env = "TALLY_URL",
-        default_value = "http://127.0.0.1:8000",
-        global = true
-    )]
+    #[arg(long, env = "TALLY_URL", default_value = "http://127.0.0.1:8000", global = true)]
     url: String,
     /// The server's TALLY_ADMIN_TOKEN.
     #[arg(long, env = "TALLY_ADMIN_TOKEN", hide_env_values = true, global = true)]
@@ -108,35 +103,17 @@ pub enum AdminCommand {
     },
 }
 
-fn call(
-    conn: &Conn,
-    method: &str,
-    path: &str,
-    body: Option<Vec<u8>>,
-    content_type: &str,
-) -> anyhow::Result<Value> {
+fn call(conn: &Conn, method: &str, path: &str, body: Option<Vec<u8>>, content_type: &str) -> anyhow::Result<Value> {
     let url = format!("{}{}", conn.url.trim_end_matches('/'), path);
-    let token = conn
-        .token
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("set --token or TALLY_ADMIN_TOKEN"))?;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let token = conn.token.clone().ok_or_else(|| anyhow::anyhow!("set --token or TALLY_ADMIN_TOKEN"))?;
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let auth = format!("Bearer {token}");
     let mut resp = match (method, body) {
         ("GET", _) => agent.get(&url).header("Authorization", &auth).call()?,
         ("DELETE", _) => agent.delete(&url).header("Authorization", &auth).call()?,
         (m, b) => {
-            let req = if m == "PATCH" {
-                agent.patch(&url)
-            } else {
-                agent.post(&url)
-            };
-            req.header("Authorization", &auth)
-                .header("Content-Type", content_type)
-                .send(b.unwrap_or_default())?
+            let req = if m == "PATCH" { agent.patch(&url) } else { agent.post(&url) };
+            req.header("Authorization", &auth).header("Content-Type", content_type).send(b.unwrap_or_default())?
         }
     };
     let status = resp.status().as_u16();
@@ -155,13 +132,7 @@ fn plan_value(p: &str) -> Value {
 pub fn run(cmd: AdminCommand) -> anyhow::Result<()> {
     let j = |v: Value| Some(serde_json::to_vec(&v).unwrap());
     let out = match cmd {
-        AdminCommand::CreateTeam {
-            owner_email,
-            name,
-            plan,
-            personal,
-            conn,
-        } => {
+        AdminCommand::CreateTeam { owner_email, name, plan, personal, conn } => {
             let mut b = json!({"owner_email": owner_email, "personal": personal});
             if let Some(n) = name {
                 b["name"] = json!(n);
@@ -171,12 +142,7 @@ pub fn run(cmd: AdminCommand) -> anyhow::Result<()> {
             }
             call(&conn, "POST", "/api/admin/teams", j(b), "application/json")?
         }
-        AdminCommand::UpdateTeam {
-            id,
-            plan,
-            hourly_api_request_limit,
-            conn,
-        } => {
+        AdminCommand::UpdateTeam { id, plan, hourly_api_request_limit, conn } => {
             let mut b = json!({});
             if let Some(p) = plan {
                 b["plan"] = plan_value(&p);
@@ -184,45 +150,23 @@ pub fn run(cmd: AdminCommand) -> anyhow::Result<()> {
             if let Some(l) = hourly_api_request_limit {
                 b["hourly_api_request_limit"] = json!(l);
             }
-            call(
-                &conn,
-                "PATCH",
-                &format!("/api/admin/teams/{id}"),
-                j(b),
-                "application/json",
-            )?
+            call(&conn, "PATCH", &format!("/api/admin/teams/{id}"), j(b), "application/json")?
         }
-        AdminCommand::AddMember {
-            team_id,
-            email,
-            role,
-            conn,
-        } => call(
+        AdminCommand::AddMember { team_id, email, role, conn } => call(
             &conn,
             "POST",
             &format!("/api/admin/teams/{team_id}/members"),
             j(json!({"email": email, "role": role})),
             "application/json",
         )?,
-        AdminCommand::CreateSite {
-            team_id,
-            domain,
-            timezone,
-            conn,
-        } => {
+        AdminCommand::CreateSite { team_id, domain, timezone, conn } => {
             let mut b = json!({"team_id": team_id, "domain": domain});
             if let Some(t) = timezone {
                 b["timezone"] = json!(t);
             }
             call(&conn, "POST", "/api/admin/sites", j(b), "application/json")?
         }
-        AdminCommand::CreateKey {
-            user_email,
-            team_id,
-            name,
-            scopes,
-            conn,
-        } => {
+        AdminCommand::CreateKey { user_email, team_id, name, scopes, conn } => {
             let mut b = json!({"user_email": user_email, "team_id": team_id});
             if let Some(n) = name {
                 b["name"] = json!(n);
@@ -230,27 +174,14 @@ pub fn run(cmd: AdminCommand) -> anyhow::Result<()> {
             if !scopes.is_empty() {
                 b["scopes"] = json!(scopes);
             }
-            call(
-                &conn,
-                "POST",
-                "/api/admin/api-keys",
-                j(b),
-                "application/json",
-            )?
+            call(&conn, "POST", "/api/admin/api-keys", j(b), "application/json")?
         }
         AdminCommand::ListKeys { user_email, conn } => {
-            let q: String = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("user_email", &user_email)
-                .finish();
+            let q: String =
+                url::form_urlencoded::Serializer::new(String::new()).append_pair("user_email", &user_email).finish();
             call(&conn, "GET", &format!("/api/admin/api-keys?{q}"), None, "")?
         }
-        AdminCommand::RevokeKey { id, conn } => call(
-            &conn,
-            "DELETE",
-            &format!("/api/admin/api-keys/{id}"),
-            None,
-            "",
-        )?,
+        AdminCommand::RevokeKey { id, conn } => call(&conn, "DELETE", &format!("/api/admin/api-keys/{id}"), None, "")?,
         AdminCommand::Import { site, file, conn } => {
             let data = std::fs::read(&file)?;
             let path = format!(
@@ -259,13 +190,7 @@ pub fn run(cmd: AdminCommand) -> anyhow::Result<()> {
             );
             call(&conn, "POST", &path, Some(data), "application/x-ndjson")?
         }
-        AdminCommand::Flush { conn } => call(
-            &conn,
-            "POST",
-            "/api/admin/flush",
-            Some(vec![]),
-            "application/json",
-        )?,
+        AdminCommand::Flush { conn } => call(&conn, "POST", "/api/admin/flush", Some(vec![]), "application/json")?,
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())

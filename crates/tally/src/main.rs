@@ -17,11 +17,7 @@ use tally_store::sqlite::SqliteConfigStore;
 use tally_store::{ConfigStore, EventStore, Plan};
 
 #[derive(Parser)]
-#[command(
-    name = "tally",
-    version,
-    about = "Tally: a Plausible-compatible web analytics server"
-)]
+#[command(name = "tally", version, about = "Tally: a Plausible-compatible web analytics server")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,9 +71,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             init_tracing(&args.log_format);
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(serve(args))
         }
         Command::Admin(cmd) => admin::run(cmd),
@@ -101,32 +95,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         anyhow::bail!("unknown plan {:?} in TALLY_DEFAULT_PLAN", args.default_plan);
     };
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let config: Arc<dyn ConfigStore> = Arc::new(SqliteConfigStore::open(
-        &args.data_dir.join("config.sqlite3"),
-    )?);
-    let events: Arc<dyn EventStore> = Arc::new(DuckEventStore::open(
-        &args.data_dir.join("events.duckdb"),
-        2,
-    )?);
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let config: Arc<dyn ConfigStore> = Arc::new(SqliteConfigStore::open(&args.data_dir.join("config.sqlite3"))?);
+    let events: Arc<dyn EventStore> = Arc::new(DuckEventStore::open(&args.data_dir.join("events.duckdb"), 2)?);
     let geo = match &args.geoip_db {
-        Some(p) => {
-            Some(Arc::new(GeoDb::open(p).map_err(|e| {
-                anyhow::anyhow!("opening {}: {e}", p.display())
-            })?))
-        }
+        Some(p) => Some(Arc::new(GeoDb::open(p).map_err(|e| anyhow::anyhow!("opening {}: {e}", p.display()))?)),
         None => None,
     };
     let salts = Salts::load(config.clone())?;
     let buffer = Arc::new(Buffer::new(events.clone(), args.buffer_capacity.max(1)));
-    let ingestor = Arc::new(Ingestor::new(
-        config.clone(),
-        buffer.clone(),
-        salts,
-        Arc::new(UaParser::new()),
-        geo,
-    ));
+    let ingestor = Arc::new(Ingestor::new(config.clone(), buffer.clone(), salts, Arc::new(UaParser::new()), geo));
     ingestor.sessions.restore(events.live_sessions()?);
     let state = Arc::new(AppState {
         config,
@@ -165,17 +143,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
     };
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "tally listening");
     let app = tally_api::router(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
 
     tracing::info!("shutting down: flushing buffered events");
     let _ = stop_tx.send(true);
@@ -203,8 +177,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

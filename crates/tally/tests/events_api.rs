@@ -9,7 +9,10 @@ const CHROME: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_13_4) AppleWebKi
 
 fn visitors(s: &Server, key: &str, domain: &str, dims: Value) -> Value {
     s.flush();
-    let (status, body) = s.query(key, json!({"site_id": domain, "metrics": ["visitors", "pageviews"], "date_range": "all", "dimensions": dims}));
+    let (status, body) = s.query(
+        key,
+        json!({"site_id": domain, "metrics": ["visitors", "pageviews"], "date_range": "all", "dimensions": dims}),
+    );
     assert_eq!(status, 200, "{body}");
     body["results"].clone()
 }
@@ -27,18 +30,9 @@ fn pageview_is_stored_with_enriched_attributes() {
         &s,
         &key,
         &domain,
-        json!([
-            "event:hostname",
-            "event:page",
-            "visit:source",
-            "visit:browser",
-            "visit:os"
-        ]),
+        json!(["event:hostname", "event:page", "visit:source", "visit:browser", "visit:os"]),
     );
-    assert_eq!(
-        rows,
-        json!([{"dimensions": ["example.com", "/blog", "Facebook", "Chrome", "Mac"], "metrics": [1, 1]}])
-    );
+    assert_eq!(rows, json!([{"dimensions": ["example.com", "/blog", "Facebook", "Chrome", "Mac"], "metrics": [1, 1]}]));
 }
 
 #[test]
@@ -47,35 +41,20 @@ fn bots_are_dropped_and_reported() {
     let (domain, key) = s.setup_site("enterprise", json!({}));
     let (status, _, headers) = s.event(
         json!({"n": "pageview", "u": "http://example.com/", "d": domain}),
-        &[(
-            "User-Agent",
-            "Googlebot/2.1 (+http://www.google.com/bot.html)",
-        )],
+        &[("User-Agent", "Googlebot/2.1 (+http://www.google.com/bot.html)")],
     );
     assert_eq!(status, 202);
-    assert!(
-        headers
-            .iter()
-            .any(|(k, v)| k == "x-plausible-dropped" && v == "1"),
-        "{headers:?}"
-    );
-    assert_eq!(
-        visitors(&s, &key, &domain, json!([])),
-        json!([{"dimensions": [], "metrics": [0, 0]}])
-    );
+    assert!(headers.iter().any(|(k, v)| k == "x-plausible-dropped" && v == "1"), "{headers:?}");
+    assert_eq!(visitors(&s, &key, &domain, json!([])), json!([{"dimensions": [], "metrics": [0, 0]}]));
 }
 
 #[test]
 fn unknown_domain_is_dropped_but_accepted() {
     let s = Server::start();
-    let (status, body, headers) = s.event(
-        json!({"n": "pageview", "u": "http://nowhere.test/", "d": "nowhere.test"}),
-        &[("User-Agent", CHROME)],
-    );
+    let (status, body, headers) =
+        s.event(json!({"n": "pageview", "u": "http://nowhere.test/", "d": "nowhere.test"}), &[("User-Agent", CHROME)]);
     assert_eq!((status, body.as_str()), (202, "ok"));
-    assert!(headers
-        .iter()
-        .any(|(k, v)| k == "x-plausible-dropped" && v == "1"));
+    assert!(headers.iter().any(|(k, v)| k == "x-plausible-dropped" && v == "1"));
 }
 
 #[test]
@@ -83,40 +62,19 @@ fn validation_errors_have_plausible_bodies() {
     let s = Server::start();
     let (domain, _) = s.setup_site("enterprise", json!({}));
     let cases = [
-        (
-            json!({"n": "pageview", "d": domain}).to_string(),
-            json!({"errors": {"url": ["is required"]}}),
-        ),
+        (json!({"n": "pageview", "d": domain}).to_string(), json!({"errors": {"url": ["is required"]}})),
         (
             json!({"n": "", "u": "http://a.com", "d": domain}).to_string(),
             json!({"errors": {"event_name": ["can't be blank"]}}),
         ),
-        (
-            "not json".to_string(),
-            json!({"errors": {"request": ["Unable to parse request body as json"]}}),
-        ),
-        (
-            "".to_string(),
-            json!({"errors": {"request": ["Unable to parse request body as json"]}}),
-        ),
-        (
-            "[1,2]".to_string(),
-            json!({"errors": {"request": ["Unable to parse request body as json"]}}),
-        ),
+        ("not json".to_string(), json!({"errors": {"request": ["Unable to parse request body as json"]}})),
+        ("".to_string(), json!({"errors": {"request": ["Unable to parse request body as json"]}})),
+        ("[1,2]".to_string(), json!({"errors": {"request": ["Unable to parse request body as json"]}})),
     ];
     for (body, want) in cases {
-        let (status, text, _) = s.send(
-            "POST",
-            "/api/event",
-            &[("Content-Type", "text/plain")],
-            Some(body.as_bytes()),
-        );
+        let (status, text, _) = s.send("POST", "/api/event", &[("Content-Type", "text/plain")], Some(body.as_bytes()));
         assert_eq!(status, 400, "{body}");
-        assert_eq!(
-            serde_json::from_str::<Value>(&text).unwrap(),
-            want,
-            "{body}"
-        );
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), want, "{body}");
     }
 }
 
@@ -129,12 +87,7 @@ fn cors_headers_let_the_tracker_read_the_answer() {
         &[("Origin", "http://example.com"), ("User-Agent", CHROME)],
     );
     assert_eq!(status, 202);
-    assert!(
-        headers
-            .iter()
-            .any(|(k, _)| k == "access-control-allow-origin"),
-        "{headers:?}"
-    );
+    assert!(headers.iter().any(|(k, _)| k == "access-control-allow-origin"), "{headers:?}");
 }
 
 #[test]
@@ -147,14 +100,8 @@ fn one_request_counts_for_every_listed_domain() {
         &[("User-Agent", CHROME)],
     );
     assert_eq!(status, 202);
-    assert_eq!(
-        visitors(&s, &key, &a, json!([]))[0]["metrics"],
-        json!([1, 1])
-    );
-    assert_eq!(
-        visitors(&s, &key_b, &b, json!([]))[0]["metrics"],
-        json!([1, 1])
-    );
+    assert_eq!(visitors(&s, &key, &a, json!([]))[0]["metrics"], json!([1, 1]));
+    assert_eq!(visitors(&s, &key_b, &b, json!([]))[0]["metrics"], json!([1, 1]));
 }
 
 #[test]
@@ -163,31 +110,20 @@ fn engagement_extends_the_session_and_records_scroll_depth() {
     let (domain, key) = s.setup_site("enterprise", json!({}));
     let ua = [("User-Agent", CHROME)];
     assert_eq!(
-        s.event(
-            json!({"n": "engagement", "u": "http://example.com/", "d": domain, "sd": 10}),
-            &ua
-        )
-        .2
-        .iter()
-        .filter(|(k, _)| k == "x-plausible-dropped")
-        .count(),
+        s.event(json!({"n": "engagement", "u": "http://example.com/", "d": domain, "sd": 10}), &ua)
+            .2
+            .iter()
+            .filter(|(k, _)| k == "x-plausible-dropped")
+            .count(),
         1,
         "no session yet: dropped"
     );
-    s.event(
-        json!({"n": "pageview", "u": "http://example.com/", "d": domain}),
-        &ua,
-    );
-    s.event(
-        json!({"n": "engagement", "u": "http://example.com/", "d": domain, "sd": 40, "e": 3000}),
-        &ua,
-    );
-    s.event(
-        json!({"n": "Signup", "u": "http://example.com/", "d": domain}),
-        &ua,
-    );
+    s.event(json!({"n": "pageview", "u": "http://example.com/", "d": domain}), &ua);
+    s.event(json!({"n": "engagement", "u": "http://example.com/", "d": domain, "sd": 40, "e": 3000}), &ua);
+    s.event(json!({"n": "Signup", "u": "http://example.com/", "d": domain}), &ua);
     s.flush();
-    let (_, body) = s.query(&key, json!({"site_id": domain, "metrics": ["visits", "events", "bounce_rate"], "date_range": "all"}));
+    let (_, body) =
+        s.query(&key, json!({"site_id": domain, "metrics": ["visits", "events", "bounce_rate"], "date_range": "all"}));
     assert_eq!(body["results"][0]["metrics"], json!([1, 2, 0]), "{body}");
     let (_, body) = s.query(&key, json!({"site_id": domain, "metrics": ["scroll_depth", "time_on_page"], "date_range": "all", "filters": [["is", "event:page", ["/"]]]}));
     assert_eq!(body["results"][0]["metrics"], json!([40, 3]), "{body}");

@@ -21,41 +21,34 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(|f| json!(f)),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
         ".{0,40}".prop_map(Value::String),
     ];
     leaf.prop_recursive(3, 24, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(".{0,12}", inner, 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(".{0,12}", inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
 
 fn event_like(domain: String) -> impl Strategy<Value = Value> {
     let keys = prop::sample::select(vec![
-        "n", "name", "u", "url", "d", "domain", "r", "referrer", "p", "props", "m", "meta", "h",
-        "revenue", "$", "i", "sd", "e", "v", "w",
+        "n", "name", "u", "url", "d", "domain", "r", "referrer", "p", "props", "m", "meta", "h", "revenue", "$", "i",
+        "sd", "e", "v", "w",
     ]);
-    (
-        prop::collection::vec((keys, json_value()), 0..10),
-        any::<bool>(),
-    )
-        .prop_map(move |(pairs, with_domain)| {
-            let mut m = serde_json::Map::new();
-            if with_domain {
-                m.insert("d".into(), json!(domain.clone()));
-                m.insert("u".into(), json!("http://example.com/x"));
-                m.insert("n".into(), json!("pageview"));
-            }
-            for (k, v) in pairs {
-                m.insert(k.to_string(), v);
-            }
-            Value::Object(m)
-        })
+    (prop::collection::vec((keys, json_value()), 0..10), any::<bool>()).prop_map(move |(pairs, with_domain)| {
+        let mut m = serde_json::Map::new();
+        if with_domain {
+            m.insert("d".into(), json!(domain.clone()));
+            m.insert("u".into(), json!("http://example.com/x"));
+            m.insert("n".into(), json!("pageview"));
+        }
+        for (k, v) in pairs {
+            m.insert(k.to_string(), v);
+        }
+        Value::Object(m)
+    })
 }
 
 proptest! {

@@ -48,11 +48,7 @@ fn with_symbol(currency: &str, negative: bool, body: String) -> String {
 /// `$96,336,315.00`
 pub fn long(value: f64, currency: &str) -> String {
     let cents = (value.abs() * 100.0).round() as u128;
-    with_symbol(
-        currency,
-        value < 0.0,
-        format!("{}.{:02}", group_thousands(cents / 100), cents % 100),
-    )
+    with_symbol(currency, value < 0.0, format!("{}.{:02}", group_thousands(cents / 100), cents % 100))
 }
 
 /// `$96.3M` (one fractional digit above a thousand, like CLDR's short currency format).

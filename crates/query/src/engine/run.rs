@@ -3,6 +3,7 @@
 //! and shapes Plausible's response.
 
 use super::dialect::Dialect;
+use super::imports;
 use super::sql::{Ctx, Frag, Param, Table};
 use crate::ast::{Dimension, Direction, Filter, Metric, OrderKey, Query, RevenueCurrencies};
 use crate::context::Goal;
@@ -45,11 +46,7 @@ pub trait Runner {
 }
 
 /// UTC instants at which the timezone's offset changes within [first, last], with the offsets.
-fn offsets(
-    tz: chrono_tz::Tz,
-    first: NaiveDateTime,
-    last: NaiveDateTime,
-) -> Vec<(NaiveDateTime, i64)> {
+fn offsets(tz: chrono_tz::Tz, first: NaiveDateTime, last: NaiveDateTime) -> Vec<(NaiveDateTime, i64)> {
     let off = |t: NaiveDateTime| tz.offset_from_utc_datetime(&t).fix().local_minus_utc() as i64;
     let mut out = vec![(first, off(first))];
     // Scan hourly (offset changes happen on hour or half-hour boundaries; refine by bisection).
@@ -95,20 +92,12 @@ struct Planner<'a> {
 }
 
 fn is_goal_filter(f: &Filter) -> bool {
-    matches!(
-        f,
-        Filter::Simple {
-            dim: Dimension::Goal,
-            ..
-        }
-    )
+    matches!(f, Filter::Simple { dim: Dimension::Goal, .. })
 }
 
 fn is_event_filter(f: &Filter) -> bool {
     !matches!(f, Filter::HasDone(_) | Filter::HasNotDone(_))
-        && f.leaves()
-            .iter()
-            .any(|l| l.dimension().is_some_and(|d| d.is_event()))
+        && f.leaves().iter().any(|l| l.dimension().is_some_and(|d| d.is_event()))
 }
 
 type Key = Vec<Value>;
@@ -142,7 +131,7 @@ impl<'a> Planner<'a> {
                 (Agg::Visits, Table::Events) => c.d.count_distinct("session_id"),
                 (Agg::Visits, Table::Sessions) => "count(*)".into(),
                 (Agg::Pageviews, _) => "count(*) FILTER (WHERE name = 'pageview')".into(),
-                (Agg::Events, _) => "count(*)".into(),
+                (Agg::Events, _) => "count(*) FILTER (WHERE name <> 'engagement')".into(),
                 (Agg::RevenueSum, _) => "sum(revenue_reporting_amount)".into(),
                 (Agg::RevenueAvg, _) => "avg(revenue_reporting_amount)".into(),
                 (Agg::Bounces, _) => "sum(CASE WHEN is_bounce THEN 1 ELSE 0 END)".into(),
@@ -153,23 +142,11 @@ impl<'a> Planner<'a> {
         }
         // Bounce rate with a top-level page filter: only sessions that entered on a matching page count.
         if table == Table::Sessions && aggs.contains(&Agg::Bounces) {
-            let page_filters: Vec<&Filter> = filters
-                .iter()
-                .filter(|f| {
-                    matches!(
-                        f,
-                        Filter::Simple {
-                            dim: Dimension::Page,
-                            ..
-                        }
-                    )
-                })
-                .collect();
+            let page_filters: Vec<&Filter> =
+                filters.iter().filter(|f| matches!(f, Filter::Simple { dim: Dimension::Page, .. })).collect();
             if !page_filters.is_empty() {
-                let conds: Vec<Frag> = page_filters
-                    .iter()
-                    .map(|f| c.filter(&entry_page_filter(f), Table::Sessions))
-                    .collect();
+                let conds: Vec<Frag> =
+                    page_filters.iter().map(|f| c.filter(&entry_page_filter(f), Table::Sessions)).collect();
                 let cond = Frag::join(conds, " AND ");
                 let bi = dims.len() + aggs.iter().position(|a| *a == Agg::Bounces).unwrap();
                 let mut b = Frag::raw("sum(CASE WHEN is_bounce AND ");
@@ -217,10 +194,7 @@ impl<'a> Planner<'a> {
         if !dims.is_empty() {
             sql.push_str(&format!(
                 " GROUP BY {}",
-                (1..=dims.len())
-                    .map(|i| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                (1..=dims.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
             ));
         }
         let rows = self.run_sql(&sql)?;
@@ -236,9 +210,8 @@ impl<'a> Planner<'a> {
     fn push_filters(&self, sql: &mut Frag, table: Table, filters: &[Filter]) {
         let c = &self.ctx;
         if table == Table::Sessions {
-            let (event_fs, other): (Vec<&Filter>, Vec<&Filter>) = filters
-                .iter()
-                .partition(|f| is_event_filter(f) && matches!(f, Filter::Simple { .. }));
+            let (event_fs, other): (Vec<&Filter>, Vec<&Filter>) =
+                filters.iter().partition(|f| is_event_filter(f) && matches!(f, Filter::Simple { .. }));
             if !event_fs.is_empty() {
                 sql.push_str(" AND ");
                 sql.push(c.events_membership_all(&event_fs));
@@ -256,11 +229,7 @@ impl<'a> Planner<'a> {
     }
 
     /// scroll_depth: per session the max scroll depth of its engagement events, averaged per group.
-    fn scroll_depth(
-        &self,
-        dims: &[Dimension],
-        filters: &[Filter],
-    ) -> Result<HashMap<Key, Option<f64>>, String> {
+    fn scroll_depth(&self, dims: &[Dimension], filters: &[Filter]) -> Result<HashMap<Key, (f64, f64)>, String> {
         let c = &self.ctx;
         let mut inner = Frag::raw("SELECT ");
         let mut sel: Vec<Frag> = dims.iter().map(|d| c.dimension(d, Table::Events)).collect();
@@ -273,21 +242,15 @@ impl<'a> Planner<'a> {
         self.push_filters(&mut inner, Table::Events, filters);
         inner.push_str(&format!(
             " GROUP BY {}",
-            (1..=dims.len() + 1)
-                .map(|i| i.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            (1..=dims.len() + 1).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
         ));
         let cols: Vec<String> = (0..dims.len()).map(|i| format!("d{i}")).collect();
         let mut outer = Frag::raw(format!(
-            "SELECT {}avg(sd) FROM (",
+            "SELECT {}sum(sd), count(*) FROM (",
             cols.iter().map(|c| format!("{c}, ")).collect::<String>()
         ));
         outer.push(inner);
-        outer.push_str(&format!(
-            ") AS t({}session_id, sd)",
-            cols.iter().map(|c| format!("{c}, ")).collect::<String>()
-        ));
+        outer.push_str(&format!(") AS t({}session_id, sd)", cols.iter().map(|c| format!("{c}, ")).collect::<String>()));
         if !dims.is_empty() {
             outer.push_str(&format!(" GROUP BY {}", cols.join(", ")));
         }
@@ -295,18 +258,15 @@ impl<'a> Planner<'a> {
         Ok(rows
             .into_iter()
             .map(|mut r| {
-                let v = r.pop().and_then(|c| c.f64());
-                (self.key(dims, &r), v)
+                let n = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
+                let sum = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
+                (self.key(dims, &r), (sum, n))
             })
             .collect())
     }
 
     /// time_on_page: engaged seconds / visits with engagement, per group.
-    fn time_on_page(
-        &self,
-        dims: &[Dimension],
-        filters: &[Filter],
-    ) -> Result<HashMap<Key, Option<f64>>, String> {
+    fn time_on_page(&self, dims: &[Dimension], filters: &[Filter]) -> Result<HashMap<Key, (f64, f64)>, String> {
         let c = &self.ctx;
         let mut sql = Frag::raw("SELECT ");
         let mut sel: Vec<Frag> = dims.iter().map(|d| c.dimension(d, Table::Events)).collect();
@@ -320,10 +280,7 @@ impl<'a> Planner<'a> {
         if !dims.is_empty() {
             sql.push_str(&format!(
                 " GROUP BY {}",
-                (1..=dims.len())
-                    .map(|i| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                (1..=dims.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
             ));
         }
         let rows = self.run_sql(&sql)?;
@@ -331,11 +288,45 @@ impl<'a> Planner<'a> {
             .into_iter()
             .map(|mut r| {
                 let n = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
-                let total = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
-                let v = (n > 0.0).then(|| total / 1000.0 / n);
-                (self.key(dims, &r), v)
+                let total_ms = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
+                (self.key(dims, &r), (total_ms / 1000.0, n))
             })
             .collect())
+    }
+
+    /// One imported source's rows: key -> [`imports::AGGS`] values.
+    fn imported(
+        &self,
+        src: &imports::Source,
+        dims: &[Dimension],
+        filters: &[Filter],
+    ) -> Result<Vec<(Key, Vec<f64>)>, String> {
+        let sql = self.ctx.imported_query(src, dims, filters);
+        let rows = self.run_sql(&sql)?;
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                let vals = r.split_off(dims.len().min(r.len())).iter().map(|c| c.f64().unwrap_or(0.0)).collect();
+                (self.key(dims, &r), vals)
+            })
+            .collect())
+    }
+
+    /// Imported visitors for a variant of the query (other dimensions / filters); empty when imports are
+    /// not included for that variant.
+    fn imported_visitors(&self, dims: &[Dimension], filters: &[Filter]) -> Result<HashMap<Key, f64>, String> {
+        let mut q2 = self.q.clone();
+        q2.dimensions = dims.to_vec();
+        q2.filters = filters.to_vec();
+        let mut out = HashMap::new();
+        if let Ok(sources) = imports::plan(&q2) {
+            for src in sources {
+                for (k, v) in self.imported(&src, dims, filters)? {
+                    *out.entry(k).or_insert(0.0) += v[0];
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Dimension cells -> response values (goal indices become display names).
@@ -345,10 +336,7 @@ impl<'a> Planner<'a> {
             .map(|(d, c)| match d {
                 Dimension::Goal => {
                     let i = c.f64().unwrap_or(-1.0) as i64;
-                    self.goal_list()
-                        .get(i as usize)
-                        .map(|g| json!(g.display_name))
-                        .unwrap_or(Value::Null)
+                    self.goal_list().get(i as usize).map(|g| json!(g.display_name)).unwrap_or(Value::Null)
                 }
                 Dimension::City => json!(c.f64().unwrap_or(0.0) as i64),
                 _ => c.json(),
@@ -360,13 +348,7 @@ impl<'a> Planner<'a> {
 /// A `event:page` filter rewritten onto the session's entry page.
 fn entry_page_filter(f: &Filter) -> Filter {
     match f {
-        Filter::Simple {
-            op,
-            clauses,
-            case_sensitive,
-            modifiers,
-            ..
-        } => Filter::Simple {
+        Filter::Simple { op, clauses, case_sensitive, modifiers, .. } => Filter::Simple {
             op: *op,
             dim: Dimension::EntryPage,
             clauses: clauses.clone(),
@@ -394,11 +376,34 @@ struct Acc {
     bounce_den: Option<f64>,
     duration: Option<f64>,
     session_pageviews: Option<f64>,
-    scroll_depth: Option<f64>,
-    time_on_page: Option<f64>,
+    /// Sum of per-session max scroll depths, and the number of such sessions.
+    scroll_sum: f64,
+    scroll_n: f64,
+    /// Engaged seconds, and visits with engagement.
+    top_secs: f64,
+    top_n: f64,
+}
+
+fn add(slot: &mut Option<f64>, v: f64) {
+    *slot = Some(slot.unwrap_or(0.0) + v);
 }
 
 impl Acc {
+    /// Adds one imported row ([`imports::AGGS`] order).
+    fn add_imported(&mut self, v: &[f64]) {
+        add(&mut self.visitors, v[0]);
+        add(&mut self.visits, v[1]);
+        add(&mut self.pageviews, v[2]);
+        add(&mut self.bounces, v[3]);
+        add(&mut self.bounce_den, v[1]);
+        add(&mut self.duration, v[4]);
+        add(&mut self.events, v[5]);
+        self.top_secs += v[6];
+        self.top_n += v[7];
+        self.scroll_sum += v[8];
+        self.scroll_n += v[9];
+    }
+
     fn set(&mut self, a: Agg, v: Option<f64>) {
         let slot = match a {
             Agg::Visitors => &mut self.visitors,
@@ -417,30 +422,17 @@ impl Acc {
 }
 
 /// Runs the query and returns Plausible's response body.
-pub fn execute(
-    q: &Query,
-    site_id: i64,
-    dialect: &dyn Dialect,
-    runner: &dyn Runner,
-) -> Result<Value, String> {
+pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runner) -> Result<Value, String> {
     let first = q.date_range.first_utc().max(q.native_stats_start_at);
     let last = q.date_range.last_utc();
-    let ctx = Ctx {
-        d: dialect,
-        q,
-        site_id,
-        first,
-        last,
-        offsets: offsets(q.timezone, first.min(last), last.max(first)),
-    };
+    let ctx =
+        Ctx { d: dialect, q, site_id, first, last, offsets: offsets(q.timezone, first.min(last), last.max(first)) };
     let p = Planner { ctx, q, runner };
     let dims = q.dimensions.clone();
     let has_goal_dim = dims.contains(&Dimension::Goal);
 
     let wants = |m: Metric| q.metrics.contains(&m);
-    let derived = wants(Metric::Percentage)
-        || wants(Metric::ConversionRate)
-        || wants(Metric::GroupConversionRate);
+    let derived = wants(Metric::Percentage) || wants(Metric::ConversionRate) || wants(Metric::GroupConversionRate);
     let needs_visitors = wants(Metric::Visitors) || derived;
     let event_metrics: Vec<Agg> = q
         .metrics
@@ -519,13 +511,30 @@ pub fn execute(
         }
     }
     if wants(Metric::ScrollDepth) {
-        for (key, v) in p.scroll_depth(&dims, &q.filters)? {
-            upsert(key, &mut |acc| acc.scroll_depth = v);
+        for (key, (sum, n)) in p.scroll_depth(&dims, &q.filters)? {
+            upsert(key, &mut |acc| {
+                acc.scroll_sum += sum;
+                acc.scroll_n += n;
+            });
         }
     }
     if wants(Metric::TimeOnPage) {
-        for (key, v) in p.time_on_page(&dims, &q.filters)? {
-            upsert(key, &mut |acc| acc.time_on_page = v);
+        for (key, (secs, n)) in p.time_on_page(&dims, &q.filters)? {
+            upsert(key, &mut |acc| {
+                acc.top_secs += secs;
+                acc.top_n += n;
+            });
+        }
+    }
+
+    // Imported data, summed into the same rows.
+    let imports = if q.include.imports { Some(imports::plan(q)) } else { None };
+    let imports_included = matches!(imports, Some(Ok(_)));
+    if let Some(Ok(sources)) = &imports {
+        for src in sources {
+            for (key, v) in p.imported(src, &dims, &q.filters)? {
+                upsert(key, &mut |acc| acc.add_imported(&v));
+            }
         }
     }
 
@@ -537,6 +546,13 @@ pub fn execute(
             Table::Sessions
         }
     };
+    let imported_total = |dims: &[Dimension], filters: &[Filter]| -> Result<HashMap<Key, f64>, String> {
+        if imports_included {
+            p.imported_visitors(dims, filters)
+        } else {
+            Ok(HashMap::new())
+        }
+    };
     let total_visitors = if wants(Metric::Percentage) {
         let t = table_for(&q.filters);
         p.aggregate(t, &[], &q.filters, &[Agg::Visitors])?
@@ -544,22 +560,14 @@ pub fn execute(
             .and_then(|r| r.1.first())
             .and_then(Cell::f64)
             .unwrap_or(0.0)
+            + imported_total(&[], &q.filters)?.values().sum::<f64>()
     } else {
         0.0
     };
     let cr_filters: Vec<Filter> = q
         .filters
         .iter()
-        .filter(|f| {
-            !is_goal_filter(f)
-                && !matches!(
-                    f,
-                    Filter::Simple {
-                        dim: Dimension::Prop(_),
-                        ..
-                    }
-                )
-        })
+        .filter(|f| !is_goal_filter(f) && !matches!(f, Filter::Simple { dim: Dimension::Prop(_), .. }))
         .cloned()
         .collect();
     let cr_total = if wants(Metric::ConversionRate) {
@@ -568,28 +576,16 @@ pub fn execute(
             .and_then(|r| r.1.first())
             .and_then(Cell::f64)
             .unwrap_or(0.0)
+            + imported_total(&[], &cr_filters)?.values().sum::<f64>()
     } else {
         0.0
     };
-    let group_dims: Vec<Dimension> = dims
-        .iter()
-        .filter(|d| **d != Dimension::Goal)
-        .cloned()
-        .collect();
+    let group_dims: Vec<Dimension> = dims.iter().filter(|d| **d != Dimension::Goal).cloned().collect();
     let group_totals: HashMap<Key, f64> = if wants(Metric::GroupConversionRate) {
-        let t = if group_dims.iter().any(|d| d.is_event()) {
-            Table::Events
-        } else {
-            table_for(&cr_filters)
-        };
+        let t = if group_dims.iter().any(|d| d.is_event()) { Table::Events } else { table_for(&cr_filters) };
         p.aggregate(t, &group_dims, &cr_filters, &[Agg::Visitors])?
             .into_iter()
-            .map(|(d, a)| {
-                (
-                    p.key(&group_dims, &d),
-                    a.first().and_then(Cell::f64).unwrap_or(0.0),
-                )
-            })
+            .map(|(d, a)| (p.key(&group_dims, &d), a.first().and_then(Cell::f64).unwrap_or(0.0)))
             .collect()
     } else {
         HashMap::new()
@@ -608,21 +604,6 @@ pub fn execute(
         });
     }
 
-    let scroll_goal_rows = |key: &Key| -> bool {
-        if let Some(i) = dims.iter().position(|d| *d == Dimension::Goal) {
-            let name = key[i].as_str().unwrap_or_default();
-            return q
-                .goals
-                .matching_toplevel_filters
-                .iter()
-                .any(|g| g.display_name == name && g.is_scroll());
-        }
-        q.filters
-            .iter()
-            .filter(|f| is_goal_filter(f))
-            .any(|f| f.matching_goals(&q.goals.all).iter().any(|g| g.is_scroll()))
-    };
-
     let mut out: Vec<(Key, Vec<Value>)> = Vec::with_capacity(rows.len());
     for (key, a) in &rows {
         let mut vals = Vec::with_capacity(q.metrics.len());
@@ -631,25 +612,21 @@ pub fn execute(
                 Metric::Visitors => json!(a.visitors.unwrap_or(0.0) as i64),
                 Metric::Visits => json!(a.visits.unwrap_or(0.0) as i64),
                 Metric::Pageviews => json!(a.pageviews.unwrap_or(0.0) as i64),
-                Metric::Events => {
-                    if scroll_goal_rows(key) {
-                        Value::Null
-                    } else {
-                        json!(a.events.unwrap_or(0.0) as i64)
-                    }
-                }
+                // Engagement events (what scroll goals match) are never counted as events.
+                Metric::Events => json!(a.events.unwrap_or(0.0) as i64),
                 Metric::BounceRate => {
                     let den = a.bounce_den.unwrap_or(0.0);
-                    json!(if den > 0.0 {
-                        (100.0 * a.bounces.unwrap_or(0.0) / den).round().max(0.0) as i64
-                    } else {
-                        0
-                    })
+                    json!(if den > 0.0 { (100.0 * a.bounces.unwrap_or(0.0) / den).round().max(0.0) as i64 } else { 0 })
                 }
                 Metric::VisitDuration => {
                     let n = a.visits.unwrap_or(0.0);
                     if n > 0.0 {
-                        json!((a.duration.unwrap_or(0.0) / n).round().max(0.0) as i64)
+                        let v = (a.duration.unwrap_or(0.0) / n).round().max(0.0);
+                        if imports_included {
+                            json!(v)
+                        } else {
+                            json!(v as i64)
+                        }
                     } else if dims.is_empty() {
                         json!(0)
                     } else {
@@ -658,55 +635,40 @@ pub fn execute(
                 }
                 Metric::ViewsPerVisit => {
                     let n = a.visits.unwrap_or(0.0);
-                    json!(if n > 0.0 {
-                        round_to(a.session_pageviews.unwrap_or(0.0) / n, 2).max(0.0)
-                    } else {
-                        0.0
-                    })
+                    json!(if n > 0.0 { round_to(a.session_pageviews.unwrap_or(0.0) / n, 2).max(0.0) } else { 0.0 })
                 }
-                Metric::ScrollDepth => a
-                    .scroll_depth
-                    .map(|v| json!(v.round() as i64))
-                    .unwrap_or(Value::Null),
-                Metric::TimeOnPage => a
-                    .time_on_page
-                    .map(|v| json!(v.round() as i64))
-                    .unwrap_or(Value::Null),
-                Metric::Percentage => {
-                    if total_visitors > 0.0 {
-                        json!(round_to(
-                            100.0 * a.visitors.unwrap_or(0.0) / total_visitors,
-                            1
-                        ))
+                Metric::ScrollDepth => {
+                    if a.scroll_n > 0.0 {
+                        json!((a.scroll_sum / a.scroll_n).round() as i64)
                     } else {
                         Value::Null
                     }
                 }
-                Metric::ConversionRate => json!(if cr_total > 0.0 {
-                    round_to(100.0 * a.visitors.unwrap_or(0.0) / cr_total, 2)
-                } else {
-                    0.0
-                }),
-                Metric::GroupConversionRate => {
-                    let gkey: Key = dims
-                        .iter()
-                        .zip(key)
-                        .filter(|(d, _)| **d != Dimension::Goal)
-                        .map(|(_, v)| v.clone())
-                        .collect();
-                    let den = group_totals.get(&gkey).copied().unwrap_or(0.0);
-                    json!(if den > 0.0 {
-                        round_to(100.0 * a.visitors.unwrap_or(0.0) / den, 2)
+                Metric::TimeOnPage => {
+                    if a.top_n > 0.0 {
+                        json!((a.top_secs / a.top_n).round() as i64)
                     } else {
-                        0.0
-                    })
+                        Value::Null
+                    }
+                }
+                Metric::Percentage => {
+                    if total_visitors > 0.0 {
+                        json!(round_to(100.0 * a.visitors.unwrap_or(0.0) / total_visitors, 1))
+                    } else {
+                        Value::Null
+                    }
+                }
+                Metric::ConversionRate => {
+                    json!(if cr_total > 0.0 { round_to(100.0 * a.visitors.unwrap_or(0.0) / cr_total, 2) } else { 0.0 })
+                }
+                Metric::GroupConversionRate => {
+                    let gkey: Key =
+                        dims.iter().zip(key).filter(|(d, _)| **d != Dimension::Goal).map(|(_, v)| v.clone()).collect();
+                    let den = group_totals.get(&gkey).copied().unwrap_or(0.0);
+                    json!(if den > 0.0 { round_to(100.0 * a.visitors.unwrap_or(0.0) / den, 2) } else { 0.0 })
                 }
                 Metric::TotalRevenue | Metric::AverageRevenue => {
-                    let raw = if *m == Metric::TotalRevenue {
-                        a.revenue_sum
-                    } else {
-                        a.revenue_avg
-                    };
+                    let raw = if *m == Metric::TotalRevenue { a.revenue_sum } else { a.revenue_avg };
                     revenue_value(q, &dims, key, raw)
                 }
                 Metric::ExitRate => Value::Null,
@@ -723,24 +685,13 @@ pub fn execute(
             OrderKey::Dimension(d) => dims.iter().position(|x| x == d).map(|i| (false, i)),
         }
     };
-    let order: Vec<((bool, usize), Direction)> = q
-        .order_by
-        .iter()
-        .filter_map(|(k, d)| pos(k).map(|p| (p, *d)))
-        .collect();
+    let order: Vec<((bool, usize), Direction)> =
+        q.order_by.iter().filter_map(|(k, d)| pos(k).map(|p| (p, *d))).collect();
     out.sort_by(|a, b| {
         for ((is_metric, i), dir) in &order {
-            let (x, y) = if *is_metric {
-                (&a.1[*i], &b.1[*i])
-            } else {
-                (&a.0[*i], &b.0[*i])
-            };
+            let (x, y) = if *is_metric { (&a.1[*i], &b.1[*i]) } else { (&a.0[*i], &b.0[*i]) };
             let o = cmp_json(x, y);
-            let o = if *dir == Direction::Desc {
-                o.reverse()
-            } else {
-                o
-            };
+            let o = if *dir == Direction::Desc { o.reverse() } else { o };
             if o != Ordering::Equal {
                 return o;
             }
@@ -762,20 +713,20 @@ pub fn execute(
         .collect();
 
     let mut meta = Map::new();
-    if q.include.imports {
-        meta.insert("imports_included".into(), json!(false));
-        if q.imports.is_empty() {
-            meta.insert("imports_skip_reason".into(), json!("no_imported_data"));
+    if let Some(result) = &imports {
+        meta.insert("imports_included".into(), json!(result.is_ok()));
+        if let Err(skip) = result {
+            meta.insert("imports_skip_reason".into(), json!(skip.reason()));
+            if let Some(w) = skip.warning() {
+                meta.insert("imports_warning".into(), json!(w));
+            }
         }
     }
     let revenue_metrics: Vec<&Metric> = q.metrics.iter().filter(|m| m.is_revenue()).collect();
     if let (Some(w), false) = (q.revenue.warning, revenue_metrics.is_empty()) {
         let mut mw = Map::new();
         for m in revenue_metrics {
-            mw.insert(
-                m.name().into(),
-                json!({"code": w.code(), "warning": w.message()}),
-            );
+            mw.insert(m.name().into(), json!({"code": w.code(), "warning": w.message()}));
         }
         meta.insert("metric_warnings".into(), Value::Object(mw));
     }
@@ -801,19 +752,16 @@ pub fn execute(
 
 fn cmp_json(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x
-            .as_f64()
-            .unwrap_or(0.0)
-            .partial_cmp(&y.as_f64().unwrap_or(0.0))
-            .unwrap_or(Ordering::Equal),
+        (Value::Number(x), Value::Number(y)) => {
+            x.as_f64().unwrap_or(0.0).partial_cmp(&y.as_f64().unwrap_or(0.0)).unwrap_or(Ordering::Equal)
+        }
         (Value::String(x), Value::String(y)) => x.cmp(y),
         (Value::Null, Value::Null) => Ordering::Equal,
         (Value::Null, _) => Ordering::Less,
         (_, Value::Null) => Ordering::Greater,
-        (Value::Object(x), Value::Object(y)) => cmp_json(
-            x.get("value").unwrap_or(&Value::Null),
-            y.get("value").unwrap_or(&Value::Null),
-        ),
+        (Value::Object(x), Value::Object(y)) => {
+            cmp_json(x.get("value").unwrap_or(&Value::Null), y.get("value").unwrap_or(&Value::Null))
+        }
         _ => a.to_string().cmp(&b.to_string()),
     }
 }

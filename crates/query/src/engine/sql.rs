@@ -25,16 +25,10 @@ pub struct Frag {
 
 impl Frag {
     pub fn raw(sql: impl Into<String>) -> Frag {
-        Frag {
-            sql: sql.into(),
-            params: vec![],
-        }
+        Frag { sql: sql.into(), params: vec![] }
     }
     pub fn with(sql: impl Into<String>, params: Vec<Param>) -> Frag {
-        Frag {
-            sql: sql.into(),
-            params,
-        }
+        Frag { sql: sql.into(), params }
     }
     pub fn push(&mut self, other: Frag) {
         self.sql.push_str(&other.sql);
@@ -55,10 +49,7 @@ impl Frag {
         out
     }
     pub fn wrap(self, before: &str, after: &str) -> Frag {
-        Frag {
-            sql: format!("{before}{}{after}", self.sql),
-            params: self.params,
-        }
+        Frag { sql: format!("{before}{}{after}", self.sql), params: self.params }
     }
 }
 
@@ -141,10 +132,7 @@ impl Ctx<'_> {
                 vec![Param::Timestamp(w[1].0), Param::Int(w[0].1)],
             ));
         }
-        case.push(Frag::with(
-            " ELSE ? END",
-            vec![Param::Int(self.offsets.last().unwrap().1)],
-        ));
+        case.push(Frag::with(" ELSE ? END", vec![Param::Int(self.offsets.last().unwrap().1)]));
         let mut f = Frag::raw("");
         let inner = self.d.add_seconds(col, "__X__");
         let (a, b) = inner.split_once("__X__").unwrap();
@@ -159,11 +147,7 @@ impl Ctx<'_> {
         let ts = "timestamp";
         match dim {
             Dimension::Name => Frag::raw("name"),
-            Dimension::Page => Frag::raw(if table == Table::Events {
-                "pathname"
-            } else {
-                "entry_page"
-            }),
+            Dimension::Page => Frag::raw(if table == Table::Events { "pathname" } else { "entry_page" }),
             // The sessions table's `hostname` is the entry page hostname.
             Dimension::Hostname => Frag::raw("hostname"),
             Dimension::Prop(p) => {
@@ -172,57 +156,37 @@ impl Ctx<'_> {
                 } else {
                     ("entry_meta_key", "entry_meta_value")
                 };
-                Frag::with(
-                    format!("coalesce({}, '(none)')", self.d.prop_value(k, v)),
-                    vec![Param::Text(p.clone())],
-                )
+                Frag::with(format!("coalesce({}, '(none)')", self.d.prop_value(k, v)), vec![Param::Text(p.clone())])
             }
             Dimension::City | Dimension::CityName => Frag::raw("city_geoname_id"),
             Dimension::TimeHour => {
                 let l = self.local_ts(ts);
-                Frag {
-                    sql: self.d.format_hour(&l.sql),
-                    params: l.params,
-                }
+                Frag { sql: self.d.format_hour(&l.sql), params: l.params }
             }
             Dimension::TimeDay => {
                 let l = self.local_ts(ts);
-                Frag {
-                    sql: self.d.format_day(&l.sql),
-                    params: l.params,
-                }
+                Frag { sql: self.d.format_day(&l.sql), params: l.params }
             }
             Dimension::TimeMonth => {
                 let l = self.local_ts(ts);
-                Frag {
-                    sql: self.d.format_month(&l.sql),
-                    params: l.params,
-                }
+                Frag { sql: self.d.format_month(&l.sql), params: l.params }
             }
             Dimension::TimeWeek => {
                 let l = self.local_ts(ts);
                 let mut f = Frag::raw("");
-                let inner = self.d.format_date(&format!(
-                    "greatest({}, {})",
-                    self.d.week_start("__X__"),
-                    self.d.date_param()
-                ));
+                let inner =
+                    self.d.format_date(&format!("greatest({}, {})", self.d.week_start("__X__"), self.d.date_param()));
                 let (a, b) = inner.split_once("__X__").unwrap();
                 f.push_str(a);
                 f.push(l);
-                f.push(Frag::with(
-                    b,
-                    vec![Param::Date(self.q.date_range.first_date())],
-                ));
+                f.push(Frag::with(b, vec![Param::Date(self.q.date_range.first_date())]));
                 f
             }
             Dimension::Goal => Frag::raw("goal_idx"),
             other => {
                 let col = visit_column(other).unwrap_or("''");
                 match empty_label(other) {
-                    Some(label) => Frag::raw(format!(
-                        "CASE WHEN {col} = '' THEN '{label}' ELSE {col} END"
-                    )),
+                    Some(label) => Frag::raw(format!("CASE WHEN {col} = '' THEN '{label}' ELSE {col} END")),
                     None => Frag::raw(col),
                 }
             }
@@ -232,22 +196,14 @@ impl Ctx<'_> {
     pub fn events_range(&self) -> Frag {
         Frag::with(
             "site_id = ? AND timestamp >= ? AND timestamp <= ?",
-            vec![
-                Param::Int(self.site_id),
-                Param::Timestamp(self.first),
-                Param::Timestamp(self.last),
-            ],
+            vec![Param::Int(self.site_id), Param::Timestamp(self.first), Param::Timestamp(self.last)],
         )
     }
 
     pub fn sessions_range(&self) -> Frag {
         Frag::with(
             "site_id = ? AND timestamp >= ? AND start <= ?",
-            vec![
-                Param::Int(self.site_id),
-                Param::Timestamp(self.first),
-                Param::Timestamp(self.last),
-            ],
+            vec![Param::Int(self.site_id), Param::Timestamp(self.first), Param::Timestamp(self.last)],
         )
     }
 
@@ -256,13 +212,8 @@ impl Ctx<'_> {
         match f {
             Filter::And(c) if c.is_empty() => Frag::raw("TRUE"),
             Filter::Or(c) if c.is_empty() => Frag::raw("FALSE"),
-            Filter::And(c) => {
-                Frag::join(c.iter().map(|x| self.filter(x, table)).collect(), " AND ")
-                    .wrap("(", ")")
-            }
-            Filter::Or(c) => {
-                Frag::join(c.iter().map(|x| self.filter(x, table)).collect(), " OR ").wrap("(", ")")
-            }
+            Filter::And(c) => Frag::join(c.iter().map(|x| self.filter(x, table)).collect(), " AND ").wrap("(", ")"),
+            Filter::Or(c) => Frag::join(c.iter().map(|x| self.filter(x, table)).collect(), " OR ").wrap("(", ")"),
             Filter::Not(c) => self.filter(c, table).wrap("(NOT ", ")"),
             Filter::HasDone(c) => self.events_membership(c).wrap("(session_id IN (", "))"),
             Filter::HasNotDone(c) => self.events_membership(c).wrap("(session_id NOT IN (", "))"),
@@ -276,12 +227,9 @@ impl Ctx<'_> {
                         | Dimension::ExitPageHostname
                 );
                 match (table, event_dim, session_only) {
-                    (Table::Sessions, true, _) => {
-                        self.events_membership(f).wrap("(session_id IN (", "))")
-                    }
+                    (Table::Sessions, true, _) => self.events_membership(f).wrap("(session_id IN (", "))"),
                     (Table::Events, _, true) => {
-                        let mut s =
-                            Frag::raw("(session_id IN (SELECT session_id FROM sessions_all WHERE ");
+                        let mut s = Frag::raw("(session_id IN (SELECT session_id FROM sessions_all WHERE ");
                         s.push(self.sessions_range());
                         s.push_str(" AND ");
                         s.push(self.leaf(f, Table::Sessions));
@@ -316,25 +264,15 @@ impl Ctx<'_> {
     }
 
     fn leaf(&self, f: &Filter, table: Table) -> Frag {
-        let Filter::Simple {
-            op,
-            dim,
-            clauses,
-            case_sensitive,
-            ..
-        } = f
-        else {
+        let Filter::Simple { op, dim, clauses, case_sensitive, .. } = f else {
             return Frag::raw("TRUE");
         };
         let negated = op.is_negated();
         let positive = match dim {
             Dimension::Goal => {
                 let goals = &self.q.goals.all;
-                let conds: Vec<Frag> = clauses
-                    .iter()
-                    .flat_map(|c| f.goals_for_clause(c, goals))
-                    .map(|g| self.goal_condition(g))
-                    .collect();
+                let conds: Vec<Frag> =
+                    clauses.iter().flat_map(|c| f.goals_for_clause(c, goals)).map(|g| self.goal_condition(g)).collect();
                 if conds.is_empty() {
                     Frag::raw("FALSE")
                 } else {
@@ -354,7 +292,7 @@ impl Ctx<'_> {
                 let real: Vec<String> = strs.into_iter().filter(|s| s != "(none)").collect();
                 let mut m = has.clone();
                 m.push_str(" AND ");
-                m.push(self.compare(value, *op, &real, *case_sensitive));
+                m.push(self.compare_values(value, *op, &real, *case_sensitive));
                 let mut p = m.wrap("(", ")");
                 if none && matches!(op, Op::Is | Op::IsNot) {
                     let mut o = p.wrap("(", " OR NOT ");
@@ -365,18 +303,12 @@ impl Ctx<'_> {
                 p
             }
             Dimension::City => {
-                let ints: Vec<i64> = clauses
-                    .iter()
-                    .filter_map(|c| c.as_text().parse().ok())
-                    .collect();
+                let ints: Vec<i64> = clauses.iter().filter_map(|c| c.as_text().parse().ok()).collect();
                 if ints.is_empty() {
                     Frag::raw("FALSE")
                 } else {
                     let ph = vec!["?"; ints.len()].join(", ");
-                    Frag::with(
-                        format!("city_geoname_id IN ({ph})"),
-                        ints.into_iter().map(Param::Int).collect(),
-                    )
+                    Frag::with(format!("city_geoname_id IN ({ph})"), ints.into_iter().map(Param::Int).collect())
                 }
             }
             other => {
@@ -402,8 +334,7 @@ impl Ctx<'_> {
                     .map(|c| {
                         let s = c.as_text();
                         if matches!(op, Op::Is | Op::IsNot)
-                            && ((is_visit && s == "(not set)")
-                                || (utm_like && s == "Direct / None"))
+                            && ((is_visit && s == "(not set)") || (utm_like && s == "Direct / None"))
                         {
                             String::new()
                         } else {
@@ -411,7 +342,7 @@ impl Ctx<'_> {
                         }
                     })
                     .collect();
-                self.compare(expr, *op, &vals, *case_sensitive)
+                self.compare_values(expr, *op, &vals, *case_sensitive)
             }
         };
         if negated && !matches!(dim, Dimension::Goal) {
@@ -422,7 +353,7 @@ impl Ctx<'_> {
     }
 
     /// `expr` compared with any of `vals` under the positive form of `op`.
-    fn compare(&self, expr: Frag, op: Op, vals: &[String], case_sensitive: bool) -> Frag {
+    pub(super) fn compare_values(&self, expr: Frag, op: Op, vals: &[String], case_sensitive: bool) -> Frag {
         if vals.is_empty() {
             return Frag::raw("FALSE");
         }
@@ -430,10 +361,7 @@ impl Ctx<'_> {
             (expr, vals.to_vec())
         } else {
             (
-                Frag {
-                    sql: self.d.lower(&expr.sql),
-                    params: expr.params,
-                },
+                Frag { sql: self.d.lower(&expr.sql), params: expr.params },
                 vals.iter().map(|v| v.to_lowercase()).collect(),
             )
         };
@@ -457,10 +385,7 @@ impl Ctx<'_> {
         let parts: Vec<Frag> = vals
             .iter()
             .map(|v| {
-                let mut p = Frag {
-                    sql: f(self.d, &e.sql),
-                    params: e.params.clone(),
-                };
+                let mut p = Frag { sql: f(self.d, &e.sql), params: e.params.clone() };
                 p.params.push(Param::Text(v.clone()));
                 p
             })
@@ -472,19 +397,13 @@ impl Ctx<'_> {
     pub fn goal_condition(&self, g: &Goal) -> Frag {
         let path_match = |p: &str| -> Frag {
             if p.contains('*') {
-                Frag::with(
-                    self.d.regex_match("pathname"),
-                    vec![Param::Text(wildcard_to_regex(p))],
-                )
+                Frag::with(self.d.regex_match("pathname"), vec![Param::Text(wildcard_to_regex(p))])
             } else {
                 Frag::with("pathname = ?", vec![Param::Text(p.to_string())])
             }
         };
         let mut f = match g.kind() {
-            GoalKind::Event => Frag::with(
-                "name = ?",
-                vec![Param::Text(g.event_name.clone().unwrap_or_default())],
-            ),
+            GoalKind::Event => Frag::with("name = ?", vec![Param::Text(g.event_name.clone().unwrap_or_default())]),
             GoalKind::Page => {
                 let mut f = Frag::raw("name = 'pageview' AND ");
                 f.push(path_match(g.page_path.as_deref().unwrap_or_default()));

@@ -11,8 +11,8 @@ use super::fields::{DimInput, IncludeInput, OrderValue};
 use super::filters::{resolve_segments, FDim, PFilter};
 use super::QueryError;
 use crate::ast::{
-    Comparison, DateRange, DateRangeInput, Dimension, Direction, Include, Metric, Op, OrderKey,
-    Pagination, PreloadedGoals, Query, RevenueCurrencies, RevenueInfo, RevenueWarning, TableClass,
+    Comparison, DateRange, DateRangeInput, Dimension, Direction, Include, Metric, Op, OrderKey, Pagination,
+    PreloadedGoals, Query, RevenueCurrencies, RevenueInfo, RevenueWarning, TableClass,
 };
 use crate::context::{Goal, SiteContext};
 use crate::inspect::Term;
@@ -39,16 +39,7 @@ fn err(message: impl Into<String>) -> QueryError {
 
 /// Builds and validates the query.
 pub fn build(parsed: Parsed, site: &SiteContext, now: DateTime<Utc>) -> Result<Query, QueryError> {
-    let Parsed {
-        timezone,
-        date_range_input,
-        metrics,
-        filters,
-        dimensions,
-        order_by,
-        pagination,
-        include,
-    } = parsed;
+    let Parsed { timezone, date_range_input, metrics, filters, dimensions, order_by, pagination, include } = parsed;
 
     let resolved = resolve_segments(filters, site)?;
     let filters = resolved.flattened;
@@ -115,18 +106,15 @@ pub fn build(parsed: Parsed, site: &SiteContext, now: DateTime<Utc>) -> Result<Q
         match_day_of_week: c.match_day_of_week,
         raw: c.raw,
     });
-    let (legacy_time_on_page_cutoff, legacy_time_on_page_cutoff_raw) =
-        match include.legacy_time_on_page_cutoff {
-            Some((dt, raw)) => (Some(dt), Some(raw)),
-            None => (None, None),
-        };
+    let (legacy_time_on_page_cutoff, legacy_time_on_page_cutoff_raw) = match include.legacy_time_on_page_cutoff {
+        Some((dt, raw)) => (Some(dt), Some(raw)),
+        None => (None, None),
+    };
 
     let to_ast = |fs: Vec<PFilter>| -> Result<Vec<crate::ast::Filter>, QueryError> {
         fs.into_iter()
             .map(|f| {
-                f.into_ast().ok_or_else(|| {
-                    err("Invalid filters. Some segments don't exist or aren't accessible.")
-                })
+                f.into_ast().ok_or_else(|| err("Invalid filters. Some segments don't exist or aren't accessible."))
             })
             .collect()
     };
@@ -180,56 +168,31 @@ fn filtering_on(filters: &[PFilter], dim: &Dimension, ignore_behavioural: bool) 
 }
 
 fn toplevel_filter_on(filters: &[PFilter], dim: &Dimension) -> bool {
-    filters
-        .iter()
-        .any(|f| matches!(f, PFilter::Leaf { dim: FDim::Dim(d), .. } if d == dim))
+    filters.iter().any(|f| matches!(f, PFilter::Leaf { dim: FDim::Dim(d), .. } if d == dim))
 }
 
 fn has_dim(dimensions: &[DimInput], dim: &Dimension) -> bool {
-    dimensions
-        .iter()
-        .any(|d| matches!(d, DimInput::Dim(x) if x == dim))
+    dimensions.iter().any(|d| matches!(d, DimInput::Dim(x) if x == dim))
 }
 
 // --- goals -----------------------------------------------------------------------------------------
 
-fn preload_goals(
-    site: &SiteContext,
-    dimensions: &[DimInput],
-    filters: &[PFilter],
-) -> PreloadedGoals {
+fn preload_goals(site: &SiteContext, dimensions: &[DimInput], filters: &[PFilter]) -> PreloadedGoals {
     if !(has_dim(dimensions, &Dimension::Goal) || filtering_on(filters, &Dimension::Goal, false)) {
         return PreloadedGoals::default();
     }
     let mut matching: Vec<Goal> = site.goals.clone();
     for f in filters {
-        if let PFilter::Leaf {
-            op,
-            dim: FDim::Dim(Dimension::Goal),
-            clauses,
-            modifiers,
-        } = f
-        {
-            let case_sensitive = modifiers
-                .as_ref()
-                .and_then(|m| m.case_sensitive)
-                .unwrap_or(true);
+        if let PFilter::Leaf { op, dim: FDim::Dim(Dimension::Goal), clauses, modifiers } = f {
+            let case_sensitive = modifiers.as_ref().and_then(|m| m.case_sensitive).unwrap_or(true);
             matching.retain(|g| {
-                clauses.iter().any(|c| {
-                    crate::ast::goal_clause_matches(
-                        *op,
-                        case_sensitive,
-                        &c.as_text(),
-                        &g.display_name,
-                    )
-                })
+                clauses
+                    .iter()
+                    .any(|c| crate::ast::goal_clause_matches(*op, case_sensitive, &c.as_text(), &g.display_name))
             });
         }
     }
-    PreloadedGoals {
-        all: site.goals.clone(),
-        matching_toplevel_filters: matching,
-    }
+    PreloadedGoals { all: site.goals.clone(), matching_toplevel_filters: matching }
 }
 
 fn revenue_info(
@@ -247,49 +210,26 @@ fn revenue_info(
             warning: Some(RevenueWarning::RevenueGoalsUnavailable),
         };
     }
-    let revenue_goals: Vec<&Goal> = goals
-        .matching_toplevel_filters
-        .iter()
-        .filter(|g| g.currency.is_some())
-        .collect();
-    let no_match = RevenueInfo {
-        currencies: RevenueCurrencies::None,
-        warning: Some(RevenueWarning::NoRevenueGoalsMatching),
-    };
+    let revenue_goals: Vec<&Goal> = goals.matching_toplevel_filters.iter().filter(|g| g.currency.is_some()).collect();
+    let no_match =
+        RevenueInfo { currencies: RevenueCurrencies::None, warning: Some(RevenueWarning::NoRevenueGoalsMatching) };
     if dimensions.contains(&Dimension::Goal) {
         if revenue_goals.is_empty() {
             return no_match;
         }
-        let per_goal = revenue_goals
-            .iter()
-            .map(|g| {
-                (
-                    g.display_name.clone(),
-                    g.currency.clone().unwrap_or_default(),
-                )
-            })
-            .collect();
-        return RevenueInfo {
-            currencies: RevenueCurrencies::PerGoal(per_goal),
-            warning: None,
-        };
+        let per_goal =
+            revenue_goals.iter().map(|g| (g.display_name.clone(), g.currency.clone().unwrap_or_default())).collect();
+        return RevenueInfo { currencies: RevenueCurrencies::PerGoal(per_goal), warning: None };
     }
-    let mut currencies: Vec<String> = revenue_goals
-        .iter()
-        .filter_map(|g| g.currency.clone())
-        .collect();
+    let mut currencies: Vec<String> = revenue_goals.iter().filter_map(|g| g.currency.clone()).collect();
     currencies.sort();
     currencies.dedup();
     match currencies.len() {
         0 => no_match,
-        1 => RevenueInfo {
-            currencies: RevenueCurrencies::Single(currencies.remove(0)),
-            warning: None,
-        },
-        _ => RevenueInfo {
-            currencies: RevenueCurrencies::None,
-            warning: Some(RevenueWarning::NoSingleRevenueCurrency),
-        },
+        1 => RevenueInfo { currencies: RevenueCurrencies::Single(currencies.remove(0)), warning: None },
+        _ => {
+            RevenueInfo { currencies: RevenueCurrencies::None, warning: Some(RevenueWarning::NoSingleRevenueCurrency) }
+        }
     }
 }
 
@@ -327,15 +267,11 @@ fn validate_custom_props_access(
     if site.props_available {
         return Ok(());
     }
-    let used = dims_in_filters(filters, 0, false)
-        .into_iter()
-        .chain(dimensions.iter().map(DimInput::name));
+    let used = dims_in_filters(filters, 0, false).into_iter().chain(dimensions.iter().map(DimInput::name));
     for name in used {
         if let Some(prop) = name.strip_prefix("event:props:") {
             if !INTERNAL_PROP_KEYS.contains(&prop) {
-                return Err(err(
-                    "The owner of this site does not have access to the custom properties feature.",
-                ));
+                return Err(err("The owner of this site does not have access to the custom properties feature."));
             }
         }
     }
@@ -346,10 +282,7 @@ fn validate_case_sensitive_modifier(filters: &[PFilter]) -> Result<(), QueryErro
     let mut invalid: Option<Term> = None;
     for f in filters {
         f.visit(0, 0, &mut |leaf| {
-            if invalid.is_none()
-                && leaf.op.is_pattern()
-                && leaf.modifiers.is_some_and(|m| m.case_sensitive.is_some())
-            {
+            if invalid.is_none() && leaf.op.is_pattern() && leaf.modifiers.is_some_and(|m| m.case_sensitive.is_some()) {
                 invalid = Some(leaf.filter.to_term());
             }
         });
@@ -365,27 +298,15 @@ fn validate_case_sensitive_modifier(filters: &[PFilter]) -> Result<(), QueryErro
 
 fn validate_toplevel_only_dimensions(filters: &[PFilter]) -> Result<(), QueryError> {
     let nested = dims_in_filters(filters, 1, true);
-    match nested
-        .iter()
-        .find(|d| *d == "event:goal" || *d == "event:hostname")
-    {
-        Some(d) => Err(err(format!(
-            "Invalid filters. Dimension `{d}` can only be filtered at the top level."
-        ))),
+    match nested.iter().find(|d| *d == "event:goal" || *d == "event:hostname") {
+        Some(d) => Err(err(format!("Invalid filters. Dimension `{d}` can only be filtered at the top level."))),
         None => Ok(()),
     }
 }
 
-fn validate_special_metrics_filters(
-    metrics: &[Metric],
-    filters: &[PFilter],
-) -> Result<(), QueryError> {
-    let special = metrics
-        .iter()
-        .any(|m| matches!(m, Metric::ConversionRate | Metric::GroupConversionRate));
-    let deep_prop = dims_in_filters(filters, 1, false)
-        .iter()
-        .any(|d| d.starts_with("event:props:"));
+fn validate_special_metrics_filters(metrics: &[Metric], filters: &[PFilter]) -> Result<(), QueryError> {
+    let special = metrics.iter().any(|m| matches!(m, Metric::ConversionRate | Metric::GroupConversionRate));
+    let deep_prop = dims_in_filters(filters, 1, false).iter().any(|d| d.starts_with("event:props:"));
     if special && deep_prop {
         return Err(err(
             "Invalid filters. When `conversion_rate` or `group_conversion_rate` metrics are used, custom property filters can only be used on top level.",
@@ -413,19 +334,13 @@ fn validate_behavioural_filters(filters: &[PFilter]) -> Result<(), QueryError> {
     result
 }
 
-fn validate_filtered_goals_exist(
-    filters: &[PFilter],
-    site: &SiteContext,
-) -> Result<(), QueryError> {
+fn validate_filtered_goals_exist(filters: &[PFilter], site: &SiteContext) -> Result<(), QueryError> {
     // Only `is` goal filters without a modifiers object are checked (Plausible matches
     // `[:is, "event:goal", clauses]`); `contains` filters may match nothing.
     let mut clauses: Vec<String> = Vec::new();
     for f in filters {
         f.visit(0, 0, &mut |leaf| {
-            if leaf.op == Op::Is
-                && *leaf.dim == FDim::Dim(Dimension::Goal)
-                && leaf.modifiers.is_none()
-            {
+            if leaf.op == Op::Is && *leaf.dim == FDim::Dim(Dimension::Goal) && leaf.modifiers.is_none() {
                 clauses.extend(leaf.clauses.iter().map(|c| c.as_text()));
             }
         });
@@ -442,93 +357,62 @@ fn validate_filtered_goals_exist(
 
 fn validate_revenue_access(site: &SiteContext, metrics: &[Metric]) -> Result<(), QueryError> {
     if metrics.iter().any(|m| m.is_revenue()) && !site.revenue_available {
-        return Err(err(
-            "The owner of this site does not have access to the revenue metrics feature.",
-        ));
+        return Err(err("The owner of this site does not have access to the revenue metrics feature."));
     }
     Ok(())
 }
 
-fn validate_metrics(
-    metrics: &[Metric],
-    dimensions: &[DimInput],
-    filters: &[PFilter],
-) -> Result<(), QueryError> {
+fn validate_metrics(metrics: &[Metric], dimensions: &[DimInput], filters: &[PFilter]) -> Result<(), QueryError> {
     for metric in metrics {
         validate_metric(*metric, dimensions, filters)?;
     }
     validate_no_metrics_dimensions_conflict(metrics, dimensions)
 }
 
-fn validate_metric(
-    metric: Metric,
-    dimensions: &[DimInput],
-    filters: &[PFilter],
-) -> Result<(), QueryError> {
+fn validate_metric(metric: Metric, dimensions: &[DimInput], filters: &[PFilter]) -> Result<(), QueryError> {
     let name = metric.name();
     match metric {
         Metric::ConversionRate | Metric::GroupConversionRate => {
-            if has_dim(dimensions, &Dimension::Goal)
-                || filtering_on(filters, &Dimension::Goal, true)
-            {
+            if has_dim(dimensions, &Dimension::Goal) || filtering_on(filters, &Dimension::Goal, true) {
                 Ok(())
             } else {
-                Err(err(format!(
-                    "Metric `{name}` can only be queried with event:goal filters or dimensions."
-                )))
+                Err(err(format!("Metric `{name}` can only be queried with event:goal filters or dimensions.")))
             }
         }
         Metric::ScrollDepth => {
-            if has_dim(dimensions, &Dimension::Page)
-                || toplevel_filter_on(filters, &Dimension::Page)
-            {
+            if has_dim(dimensions, &Dimension::Page) || toplevel_filter_on(filters, &Dimension::Page) {
                 Ok(())
             } else {
-                Err(err(format!(
-                    "Metric `{name}` can only be queried with event:page filters or dimensions."
-                )))
+                Err(err(format!("Metric `{name}` can only be queried with event:page filters or dimensions.")))
             }
         }
         Metric::ExitRate => {
-            let only_exit_page =
-                dimensions.len() == 1 && dimensions[0] == DimInput::Dim(Dimension::ExitPage);
-            let sessions_join_events = dims_in_filters(filters, 0, false)
-                .iter()
-                .any(|d| d.starts_with("event:"));
+            let only_exit_page = dimensions.len() == 1 && dimensions[0] == DimInput::Dim(Dimension::ExitPage);
+            let sessions_join_events = dims_in_filters(filters, 0, false).iter().any(|d| d.starts_with("event:"));
             if !only_exit_page {
                 Err(err(format!(
                     "Metric `{name}` requires a `\"visit:exit_page\"` dimension. No other dimensions are allowed."
                 )))
             } else if sessions_join_events {
-                Err(err(format!(
-                    "Metric `{name}` cannot be queried when filtering on event dimensions."
-                )))
+                Err(err(format!("Metric `{name}` cannot be queried when filtering on event dimensions.")))
             } else {
                 Ok(())
             }
         }
         Metric::ViewsPerVisit => {
             if filtering_on(filters, &Dimension::Page, true) {
-                Err(err(format!(
-                    "Metric `{name}` cannot be queried with a filter on `event:page`."
-                )))
+                Err(err(format!("Metric `{name}` cannot be queried with a filter on `event:page`.")))
             } else if !dimensions.is_empty() {
-                Err(err(format!(
-                    "Metric `{name}` cannot be queried with `dimensions`."
-                )))
+                Err(err(format!("Metric `{name}` cannot be queried with `dimensions`.")))
             } else {
                 Ok(())
             }
         }
         Metric::TimeOnPage => {
-            if has_dim(dimensions, &Dimension::Page)
-                || filtering_on(filters, &Dimension::Page, true)
-            {
+            if has_dim(dimensions, &Dimension::Page) || filtering_on(filters, &Dimension::Page, true) {
                 Ok(())
             } else {
-                Err(err(format!(
-                    "Metric `{name}` can only be queried with event:page filters or dimensions."
-                )))
+                Err(err(format!("Metric `{name}` can only be queried with event:page filters or dimensions.")))
             }
         }
         _ => Ok(()),
@@ -536,24 +420,13 @@ fn validate_metric(
 }
 
 fn backticked(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// Plausible's `TableDecider.validate_no_metrics_dimensions_conflict`.
-fn validate_no_metrics_dimensions_conflict(
-    metrics: &[Metric],
-    dimensions: &[DimInput],
-) -> Result<(), QueryError> {
+fn validate_no_metrics_dimensions_conflict(metrics: &[Metric], dimensions: &[DimInput]) -> Result<(), QueryError> {
     let metrics_of = |class: TableClass| -> Vec<String> {
-        metrics
-            .iter()
-            .filter(|m| m.table_class() == class)
-            .map(|m| m.name().to_string())
-            .collect()
+        metrics.iter().filter(|m| m.table_class() == class).map(|m| m.name().to_string()).collect()
     };
     let dims_of = |class: TableClass| -> Vec<String> {
         dimensions
@@ -564,14 +437,8 @@ fn validate_no_metrics_dimensions_conflict(
             })
             .collect()
     };
-    let (event_metrics, session_metrics) = (
-        metrics_of(TableClass::EventOnly),
-        metrics_of(TableClass::SessionOnly),
-    );
-    let (event_dims, session_dims) = (
-        dims_of(TableClass::EventOnly),
-        dims_of(TableClass::SessionOnly),
-    );
+    let (event_metrics, session_metrics) = (metrics_of(TableClass::EventOnly), metrics_of(TableClass::SessionOnly));
+    let (event_dims, session_dims) = (dims_of(TableClass::EventOnly), dims_of(TableClass::SessionOnly));
 
     if event_dims == ["event:page"] {
         return Ok(());
@@ -595,9 +462,7 @@ fn validate_no_metrics_dimensions_conflict(
 
 fn validate_include(include: &IncludeInput, dimensions: &[DimInput]) -> Result<(), QueryError> {
     if include.time_labels && !dimensions.iter().any(DimInput::is_time) {
-        return Err(err(
-            "Invalid include.time_labels: requires a time dimension.",
-        ));
+        return Err(err("Invalid include.time_labels: requires a time dimension."));
     }
     Ok(())
 }
@@ -623,18 +488,8 @@ pub fn resolve_time_dimension(range: &DateRange) -> Dimension {
 /// (dimensions `visit:source`, `visit:entry_page`, `visit:utm_*`, `visit:referrer`) or
 /// `visit:exit_page_hostname` (dimension `visit:exit_page`), per such dimension.
 fn hostname_filters_for_dimensions(filters: &[PFilter], dimensions: &[Dimension]) -> Vec<PFilter> {
-    let hostname_filters: Vec<&PFilter> = filters
-        .iter()
-        .filter(|f| {
-            matches!(
-                f,
-                PFilter::Leaf {
-                    dim: FDim::Dim(Dimension::Hostname),
-                    ..
-                }
-            )
-        })
-        .collect();
+    let hostname_filters: Vec<&PFilter> =
+        filters.iter().filter(|f| matches!(f, PFilter::Leaf { dim: FDim::Dim(Dimension::Hostname), .. })).collect();
     if hostname_filters.is_empty() {
         return Vec::new();
     }
@@ -653,13 +508,7 @@ fn hostname_filters_for_dimensions(filters: &[PFilter], dimensions: &[Dimension]
             _ => continue,
         };
         for f in &hostname_filters {
-            if let PFilter::Leaf {
-                op,
-                clauses,
-                modifiers,
-                ..
-            } = f
-            {
+            if let PFilter::Leaf { op, clauses, modifiers, .. } = f {
                 extra.push(PFilter::Leaf {
                     op: *op,
                     dim: FDim::Dim(target.clone()),

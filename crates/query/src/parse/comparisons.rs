@@ -56,9 +56,7 @@ fn maybe_match_day_of_week(
     let new_first = if first.weekday() == day {
         first
     } else {
-        let forward = (day.num_days_from_monday() as i64
-            - first.weekday().num_days_from_monday() as i64)
-            .rem_euclid(7);
+        let forward = (day.num_days_from_monday() as i64 - first.weekday().num_days_from_monday() as i64).rem_euclid(7);
         let backward = 7 - forward;
         let next = first + Duration::days(forward);
         let previous = first - Duration::days(backward);

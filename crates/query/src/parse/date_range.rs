@@ -4,8 +4,8 @@
 use std::sync::OnceLock;
 
 use chrono::{
-    DateTime, Datelike, Duration, FixedOffset, LocalResult, Months, NaiveDate, NaiveDateTime,
-    NaiveTime, Offset, TimeZone, Timelike, Utc,
+    DateTime, Datelike, Duration, FixedOffset, LocalResult, Months, NaiveDate, NaiveDateTime, NaiveTime, Offset,
+    TimeZone, Timelike, Utc,
 };
 use chrono_tz::Tz;
 use regex::Regex;
@@ -38,9 +38,7 @@ fn parse_shorthand(s: &str) -> Result<DateRangeInput, String> {
     let err = || format!("Invalid date_range {}", inspect_str(s));
     // Elixir's Integer.parse: optional sign, digits, then the rest.
     let unsigned = s.strip_prefix('+').unwrap_or(s);
-    let digits_end = unsigned
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(unsigned.len());
+    let digits_end = unsigned.find(|c: char| !c.is_ascii_digit()).unwrap_or(unsigned.len());
     if digits_end == 0 {
         return Err(err());
     }
@@ -61,10 +59,7 @@ pub fn parse_pair(from: &str, to: &str) -> Result<DateRangeInput, String> {
         (Some(a), Some(b)) => Ok(DateRangeInput::DateTimes(a, b)),
         _ => Err(format!(
             "Invalid date_range '{}'.",
-            inspect_json(&Value::Array(vec![
-                Value::String(from.into()),
-                Value::String(to.into())
-            ]))
+            inspect_json(&Value::Array(vec![Value::String(from.into()), Value::String(to.into())]))
         )),
     }
 }
@@ -96,16 +91,9 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<FixedOffset>> {
         0
     } else {
         let sign = if offset_str.starts_with('-') { -1 } else { 1 };
-        let digits: String = offset_str[1..]
-            .chars()
-            .filter(char::is_ascii_digit)
-            .collect();
+        let digits: String = offset_str[1..].chars().filter(char::is_ascii_digit).collect();
         let hours: i32 = digits[..2].parse().ok()?;
-        let minutes: i32 = if digits.len() >= 4 {
-            digits[2..4].parse().ok()?
-        } else {
-            0
-        };
+        let minutes: i32 = if digits.len() >= 4 { digits[2..4].parse().ok()? } else { 0 };
         if hours > 23 || minutes > 59 || (sign < 0 && hours == 0 && minutes == 0) {
             return None;
         }
@@ -113,9 +101,7 @@ pub fn parse_datetime(s: &str) -> Option<DateTime<FixedOffset>> {
     };
     let offset = FixedOffset::east_opt(offset_secs)?;
     // Fractions are dropped (DateTimeRange truncates to whole seconds).
-    offset
-        .from_local_datetime(&NaiveDateTime::new(date, time))
-        .single()
+    offset.from_local_datetime(&NaiveDateTime::new(date, time)).single()
 }
 
 /// Today in `tz`.
@@ -124,28 +110,16 @@ pub fn today(tz: Tz, now: DateTime<Utc>) -> NaiveDate {
 }
 
 /// Resolves a parsed `date_range` into instants (Plausible's `build_datetime_range`).
-pub fn resolve(
-    input: &DateRangeInput,
-    tz: Tz,
-    now: DateTime<Utc>,
-    stats_start_date: Option<NaiveDate>,
-) -> DateRange {
+pub fn resolve(input: &DateRangeInput, tz: Tz, now: DateTime<Utc>, stats_start_date: Option<NaiveDate>) -> DateRange {
     let today = today(tz, now);
     match input {
         DateRangeInput::Day => from_dates(today, today, tz),
         DateRangeInput::Last24Hours => {
             let last = truncate(now);
             let first = last - Duration::hours(24);
-            DateRange {
-                first: first.with_timezone(&tz),
-                last: last.with_timezone(&tz),
-            }
+            DateRange { first: first.with_timezone(&tz), last: last.with_timezone(&tz) }
         }
-        DateRangeInput::LastNDays(n) => from_dates(
-            today - Duration::days(*n as i64),
-            today - Duration::days(1),
-            tz,
-        ),
+        DateRangeInput::LastNDays(n) => from_dates(today - Duration::days(*n as i64), today - Duration::days(1), tz),
         DateRangeInput::Month => from_dates(start_of_month(today), end_of_month(today), tz),
         DateRangeInput::LastNMonths(n) => {
             let first = start_of_month(today.checked_sub_months(Months::new(*n)).unwrap_or(today));
@@ -175,10 +149,7 @@ fn start_of_month(d: NaiveDate) -> NaiveDate {
 }
 
 fn end_of_month(d: NaiveDate) -> NaiveDate {
-    start_of_month(d)
-        .checked_add_months(Months::new(1))
-        .and_then(|n| n.pred_opt())
-        .unwrap_or(d)
+    start_of_month(d).checked_add_months(Months::new(1)).and_then(|n| n.pred_opt()).unwrap_or(d)
 }
 
 /// `first 00:00:00 .. last 23:59:59` in `tz` (Plausible's `DateTimeRange.new!/3`): a start in
@@ -186,14 +157,8 @@ fn end_of_month(d: NaiveDate) -> NaiveDate {
 /// end in a gap becomes the last second before the gap, an ambiguous end the earlier instant.
 pub fn from_dates(first: NaiveDate, last: NaiveDate, tz: Tz) -> DateRange {
     let start = NaiveDateTime::new(first, NaiveTime::MIN);
-    let end = NaiveDateTime::new(
-        last,
-        NaiveTime::from_hms_opt(23, 59, 59).expect("valid time"),
-    );
-    DateRange {
-        first: local_instant(tz, start, true),
-        last: local_instant(tz, end, false),
-    }
+    let end = NaiveDateTime::new(last, NaiveTime::from_hms_opt(23, 59, 59).expect("valid time"));
+    DateRange { first: local_instant(tz, start, true), last: local_instant(tz, end, false) }
 }
 
 /// Maps a wall-clock time to an instant. `is_start` selects the gap / ambiguity rule.
@@ -237,9 +202,7 @@ fn gap_end(tz: Tz, naive: NaiveDateTime) -> DateTime<Tz> {
             lo = mid;
         }
     }
-    DateTime::<Utc>::from_timestamp(hi, 0)
-        .expect("in range")
-        .with_timezone(&tz)
+    DateTime::<Utc>::from_timestamp(hi, 0).expect("in range").with_timezone(&tz)
 }
 
 /// Renders an instant like Elixir's `DateTime.to_iso8601/1` in `tz`: `2024-09-04T00:00:00+03:00`;

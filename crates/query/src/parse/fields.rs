@@ -76,11 +76,7 @@ pub fn parse_metrics(value: &Value) -> Result<Vec<Metric>, String> {
     };
     items
         .iter()
-        .map(|v| {
-            v.as_str()
-                .and_then(Metric::from_name)
-                .ok_or_else(|| format!("Unknown metric '{}'.", inspect_json(v)))
-        })
+        .map(|v| v.as_str().and_then(Metric::from_name).ok_or_else(|| format!("Unknown metric '{}'.", inspect_json(v))))
         .collect()
 }
 
@@ -98,9 +94,7 @@ pub fn parse_dimensions(value: Option<&Value>) -> Result<Vec<DimInput>, String> 
         Some(v @ Value::Array(items)) => items
             .iter()
             .map(|d| {
-                d.as_str()
-                    .and_then(parse_dim_input)
-                    .ok_or_else(|| format!("Invalid dimensions '{}'", inspect_json(v)))
+                d.as_str().and_then(parse_dim_input).ok_or_else(|| format!("Invalid dimensions '{}'", inspect_json(v)))
             })
             .collect(),
         Some(v) => Err(format!("Invalid dimensions '{}'", inspect_json(v))),
@@ -108,9 +102,7 @@ pub fn parse_dimensions(value: Option<&Value>) -> Result<Vec<DimInput>, String> 
 }
 
 /// `order_by` (`None` when absent: defaults are applied after `time` is resolved).
-pub fn parse_order_by(
-    value: Option<&Value>,
-) -> Result<Option<Vec<(OrderValue, Direction)>>, String> {
+pub fn parse_order_by(value: Option<&Value>) -> Result<Option<Vec<(OrderValue, Direction)>>, String> {
     let items = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(items)) => items,
@@ -119,10 +111,7 @@ pub fn parse_order_by(
     let mut out = Vec::new();
     for entry in items {
         let invalid = || format!("Invalid order_by entry '{}'.", inspect_json(entry));
-        let Some([name, direction]) = entry
-            .as_array()
-            .map(Vec::as_slice)
-            .and_then(|s| <&[Value; 2]>::try_from(s).ok())
+        let Some([name, direction]) = entry.as_array().map(Vec::as_slice).and_then(|s| <&[Value; 2]>::try_from(s).ok())
         else {
             return Err(invalid());
         };
@@ -167,12 +156,7 @@ pub fn parse_include(value: Option<&Value>) -> Result<IncludeInput, String> {
         Some(Value::Object(map)) => map,
         Some(v) => return Err(format!("Invalid include '{}'.", inspect_json(v))),
     };
-    let invalid = || {
-        format!(
-            "Invalid include '{}'.",
-            inspect_json(value.expect("present"))
-        )
-    };
+    let invalid = || format!("Invalid include '{}'.", inspect_json(value.expect("present")));
     let mut include = IncludeInput::default();
     for (key, v) in map {
         match key.as_str() {
@@ -184,18 +168,11 @@ pub fn parse_include(value: Option<&Value>) -> Result<IncludeInput, String> {
                 let s = v.as_str().ok_or_else(invalid)?;
                 let cutoff = parse_datetime(s)
                     .map(|dt| dt.with_timezone(&Utc))
-                    .or_else(|| {
-                        parse_date(s).map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
-                    })
+                    .or_else(|| parse_date(s).map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc()))
                     .ok_or_else(invalid)?;
                 include.legacy_time_on_page_cutoff = Some((cutoff, s.to_string()));
             }
-            _ => {
-                return Err(format!(
-                    "Invalid include key'{}'.",
-                    inspect_json(&Value::String(key.clone()))
-                ))
-            }
+            _ => return Err(format!("Invalid include key'{}'.", inspect_json(&Value::String(key.clone())))),
         }
     }
     Ok(include)
@@ -204,37 +181,23 @@ pub fn parse_include(value: Option<&Value>) -> Result<IncludeInput, String> {
 fn parse_comparisons(v: &Value) -> Result<ComparisonInput, String> {
     let invalid = || format!("Invalid include '{}'.", inspect_json(v));
     let map = v.as_object().ok_or_else(invalid)?;
-    let match_day_of_week = map
-        .get("match_day_of_week")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let match_day_of_week = map.get("match_day_of_week").and_then(Value::as_bool).unwrap_or(false);
     let mode = match map.get("mode").and_then(Value::as_str) {
         Some("previous_period") => ComparisonMode::PreviousPeriod,
         Some("year_over_year") => ComparisonMode::YearOverYear,
         Some("custom") => {
-            let pair = map
-                .get("date_range")
-                .and_then(Value::as_array)
-                .ok_or_else(invalid)?;
-            let (Some(from), Some(to)) = (
-                pair.first().and_then(Value::as_str),
-                pair.get(1).and_then(Value::as_str),
-            ) else {
+            let pair = map.get("date_range").and_then(Value::as_array).ok_or_else(invalid)?;
+            let (Some(from), Some(to)) = (pair.first().and_then(Value::as_str), pair.get(1).and_then(Value::as_str))
+            else {
                 return Err(invalid());
             };
             match parse_pair(from, to)? {
                 DateRangeInput::Dates(a, b) => ComparisonMode::Custom(a, b),
-                DateRangeInput::DateTimes(a, b) => {
-                    ComparisonMode::Custom(a.date_naive(), b.date_naive())
-                }
+                DateRangeInput::DateTimes(a, b) => ComparisonMode::Custom(a.date_naive(), b.date_naive()),
                 _ => return Err(invalid()),
             }
         }
         _ => return Err(invalid()),
     };
-    Ok(ComparisonInput {
-        mode,
-        match_day_of_week,
-        raw: v.clone(),
-    })
+    Ok(ComparisonInput { mode, match_day_of_week, raw: v.clone() })
 }

@@ -34,12 +34,7 @@ impl FDim {
 /// A parsed filter node.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PFilter {
-    Leaf {
-        op: Op,
-        dim: FDim,
-        clauses: Vec<Clause>,
-        modifiers: Option<Modifiers>,
-    },
+    Leaf { op: Op, dim: FDim, clauses: Vec<Clause>, modifiers: Option<Modifiers> },
     And(Vec<PFilter>),
     Or(Vec<PFilter>),
     Not(Box<PFilter>),
@@ -62,19 +57,9 @@ pub struct LeafInfo<'a> {
 
 impl PFilter {
     /// Depth-first traversal of the leaves (Plausible's `Filters.traverse`).
-    pub fn visit<'a>(
-        &'a self,
-        depth: usize,
-        behavioural_depth: usize,
-        f: &mut dyn FnMut(LeafInfo<'a>),
-    ) {
+    pub fn visit<'a>(&'a self, depth: usize, behavioural_depth: usize, f: &mut dyn FnMut(LeafInfo<'a>)) {
         match self {
-            PFilter::Leaf {
-                op,
-                dim,
-                clauses,
-                modifiers,
-            } => f(LeafInfo {
+            PFilter::Leaf { op, dim, clauses, modifiers } => f(LeafInfo {
                 filter: self,
                 op: *op,
                 dim,
@@ -89,21 +74,14 @@ impl PFilter {
                 }
             }
             PFilter::Not(c) => c.visit(depth + 1, behavioural_depth, f),
-            PFilter::HasDone(c) | PFilter::HasNotDone(c) => {
-                c.visit(depth + 1, behavioural_depth + 1, f)
-            }
+            PFilter::HasDone(c) | PFilter::HasNotDone(c) => c.visit(depth + 1, behavioural_depth + 1, f),
         }
     }
 
     /// The parsed form as an Elixir term (for messages quoting a parsed filter).
     pub fn to_term(&self) -> Term {
         match self {
-            PFilter::Leaf {
-                op,
-                dim,
-                clauses,
-                modifiers,
-            } => {
+            PFilter::Leaf { op, dim, clauses, modifiers } => {
                 let mut items = vec![
                     Term::atom(op.name()),
                     Term::Str(dim.name()),
@@ -126,14 +104,10 @@ impl PFilter {
                 }
                 Term::List(items)
             }
-            PFilter::And(c) => Term::List(vec![
-                Term::atom("and"),
-                Term::List(c.iter().map(PFilter::to_term).collect()),
-            ]),
-            PFilter::Or(c) => Term::List(vec![
-                Term::atom("or"),
-                Term::List(c.iter().map(PFilter::to_term).collect()),
-            ]),
+            PFilter::And(c) => {
+                Term::List(vec![Term::atom("and"), Term::List(c.iter().map(PFilter::to_term).collect())])
+            }
+            PFilter::Or(c) => Term::List(vec![Term::atom("or"), Term::List(c.iter().map(PFilter::to_term).collect())]),
             PFilter::Not(c) => Term::List(vec![Term::atom("not"), c.to_term()]),
             PFilter::HasDone(c) => Term::List(vec![Term::atom("has_done"), c.to_term()]),
             PFilter::HasNotDone(c) => Term::List(vec![Term::atom("has_not_done"), c.to_term()]),
@@ -143,34 +117,16 @@ impl PFilter {
     /// Converts into the AST. Fails only if an unresolved segment reference is left.
     pub fn into_ast(self) -> Option<Filter> {
         Some(match self {
-            PFilter::Leaf {
-                op,
-                dim: FDim::Dim(dim),
-                clauses,
-                modifiers,
-            } => Filter::Simple {
+            PFilter::Leaf { op, dim: FDim::Dim(dim), clauses, modifiers } => Filter::Simple {
                 op,
                 dim,
                 clauses,
-                case_sensitive: modifiers
-                    .as_ref()
-                    .and_then(|m| m.case_sensitive)
-                    .unwrap_or(true),
+                case_sensitive: modifiers.as_ref().and_then(|m| m.case_sensitive).unwrap_or(true),
                 modifiers,
             },
-            PFilter::Leaf {
-                dim: FDim::Segment, ..
-            } => return None,
-            PFilter::And(c) => Filter::And(
-                c.into_iter()
-                    .map(PFilter::into_ast)
-                    .collect::<Option<_>>()?,
-            ),
-            PFilter::Or(c) => Filter::Or(
-                c.into_iter()
-                    .map(PFilter::into_ast)
-                    .collect::<Option<_>>()?,
-            ),
+            PFilter::Leaf { dim: FDim::Segment, .. } => return None,
+            PFilter::And(c) => Filter::And(c.into_iter().map(PFilter::into_ast).collect::<Option<_>>()?),
+            PFilter::Or(c) => Filter::Or(c.into_iter().map(PFilter::into_ast).collect::<Option<_>>()?),
             PFilter::Not(c) => Filter::Not(Box::new(c.into_ast()?)),
             PFilter::HasDone(c) => Filter::HasDone(Box::new(c.into_ast()?)),
             PFilter::HasNotDone(c) => Filter::HasNotDone(Box::new(c.into_ast()?)),
@@ -195,14 +151,10 @@ pub fn parse_filter_list(value: &Value) -> Result<Vec<PFilter>, String> {
 pub fn parse_filter(filter: &Value) -> Result<PFilter, String> {
     let items = filter.as_array();
     let op_name = items.and_then(|i| i.first()).and_then(Value::as_str);
-    let Some(op_name) = op_name.filter(|o| {
-        Op::from_name(o).is_some()
-            || matches!(*o, "and" | "or" | "not" | "has_done" | "has_not_done")
-    }) else {
-        return Err(format!(
-            "Unknown operator for filter '{}'.",
-            inspect_json(filter)
-        ));
+    let Some(op_name) = op_name
+        .filter(|o| Op::from_name(o).is_some() || matches!(*o, "and" | "or" | "not" | "has_done" | "has_not_done"))
+    else {
+        return Err(format!("Unknown operator for filter '{}'.", inspect_json(filter)));
     };
     let items = items.expect("checked above");
 
@@ -212,11 +164,7 @@ pub fn parse_filter(filter: &Value) -> Result<PFilter, String> {
                 return Err(invalid_filter(filter));
             };
             let children = parse_filter_list(children)?;
-            Ok(if op_name == "and" {
-                PFilter::And(children)
-            } else {
-                PFilter::Or(children)
-            })
+            Ok(if op_name == "and" { PFilter::And(children) } else { PFilter::Or(children) })
         }
         "not" | "has_done" | "has_not_done" => {
             let Some(child) = items.get(1) else {
@@ -229,20 +177,13 @@ pub fn parse_filter(filter: &Value) -> Result<PFilter, String> {
                 _ => PFilter::HasNotDone(child),
             })
         }
-        _ => parse_leaf(
-            Op::from_name(op_name).expect("checked above"),
-            items,
-            filter,
-        ),
+        _ => parse_leaf(Op::from_name(op_name).expect("checked above"), items, filter),
     }
 }
 
 fn parse_leaf(op: Op, items: &[Value], filter: &Value) -> Result<PFilter, String> {
     // Dimension.
-    let dim_name = items
-        .get(1)
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid_filter(filter))?;
+    let dim_name = items.get(1).and_then(Value::as_str).ok_or_else(|| invalid_filter(filter))?;
     let dim = if dim_name == "segment" {
         FDim::Segment
     } else {
@@ -260,15 +201,11 @@ fn parse_leaf(op: Op, items: &[Value], filter: &Value) -> Result<PFilter, String
     let all_integers = list.iter().all(|v| v.as_i64().is_some());
     let op_name = op.name();
     let clauses: Vec<Clause> = match (&dim, all_strings) {
-        (FDim::Dim(Dimension::City), false) if all_integers => list
-            .iter()
-            .map(|v| Clause::Int(v.as_i64().expect("integer")))
-            .collect(),
+        (FDim::Dim(Dimension::City), false) if all_integers => {
+            list.iter().map(|v| Clause::Int(v.as_i64().expect("integer"))).collect()
+        }
         (FDim::Dim(Dimension::Country), true) if matches!(op_name, "is" | "is_not") => {
-            if list
-                .iter()
-                .all(|v| v.as_str().is_some_and(|s| s.chars().count() == 2))
-            {
+            if list.iter().all(|v| v.as_str().is_some_and(|s| s.chars().count() == 2)) {
                 strings(list)
             } else {
                 return Err(
@@ -276,10 +213,7 @@ fn parse_leaf(op: Op, items: &[Value], filter: &Value) -> Result<PFilter, String
                 );
             }
         }
-        (FDim::Segment, _) if all_integers => list
-            .iter()
-            .map(|v| Clause::Int(v.as_i64().expect("integer")))
-            .collect(),
+        (FDim::Segment, _) if all_integers => list.iter().map(|v| Clause::Int(v.as_i64().expect("integer"))).collect(),
         (FDim::Dim(_), true) => strings(list),
         _ => return Err(invalid_filter(filter)),
     };
@@ -309,29 +243,18 @@ fn parse_leaf(op: Op, items: &[Value], filter: &Value) -> Result<PFilter, String
     if matches!(op, Op::Matches | Op::MatchesNot) {
         for c in &clauses {
             if let Clause::Str(pattern) = c {
-                if regex::RegexBuilder::new(pattern)
-                    .size_limit(1 << 20)
-                    .build()
-                    .is_err()
-                {
+                if regex::RegexBuilder::new(pattern).size_limit(1 << 20).build().is_err() {
                     return Err(invalid_filter(filter));
                 }
             }
         }
     }
 
-    Ok(PFilter::Leaf {
-        op,
-        dim,
-        clauses,
-        modifiers,
-    })
+    Ok(PFilter::Leaf { op, dim, clauses, modifiers })
 }
 
 fn strings(list: &[Value]) -> Vec<Clause> {
-    list.iter()
-        .map(|v| Clause::Str(v.as_str().unwrap_or_default().to_string()))
-        .collect()
+    list.iter().map(|v| Clause::Str(v.as_str().unwrap_or_default().to_string())).collect()
 }
 
 // --- segments ------------------------------------------------------------------------------------
@@ -347,10 +270,7 @@ pub struct ResolvedFilters {
 /// Replaces `["is", "segment", ids]` leaves (outside behavioural filters) by the segments'
 /// filters: one id -> `["and", filters]`, several -> `["or", [["and", f1], ["and", f2], ...]]`;
 /// then, if any segment was used, flattens top-level `and` nodes.
-pub fn resolve_segments(
-    filters: Vec<PFilter>,
-    site: &SiteContext,
-) -> Result<ResolvedFilters, String> {
+pub fn resolve_segments(filters: Vec<PFilter>, site: &SiteContext) -> Result<ResolvedFilters, String> {
     let mut ids: Vec<i64> = Vec::new();
     for f in &filters {
         f.visit(0, 0, &mut |leaf| {
@@ -377,24 +297,15 @@ pub fn resolve_segments(
             .segments
             .iter()
             .find(|s| s.id == id)
-            .and_then(|s| {
-                parse_filter_list(s.segment_data.get("filters").unwrap_or(&Value::Null)).ok()
-            })
+            .and_then(|s| parse_filter_list(s.segment_data.get("filters").unwrap_or(&Value::Null)).ok())
             .filter(|fs| !fs.iter().any(contains_segment));
         match parsed {
             Some(fs) => segments.push((id, fs)),
-            None => {
-                return Err(
-                    "Invalid filters. Some segments don't exist or aren't accessible.".into(),
-                )
-            }
+            None => return Err("Invalid filters. Some segments don't exist or aren't accessible.".into()),
         }
     }
 
-    let unflattened: Vec<PFilter> = filters
-        .into_iter()
-        .map(|f| replace_segments(f, &segments))
-        .collect();
+    let unflattened: Vec<PFilter> = filters.into_iter().map(|f| replace_segments(f, &segments)).collect();
     // Plausible flattens only when segments were resolved; a user's own top-level `and` is
     // otherwise kept (and counts as nesting for the top-level-only checks).
     let flattened = if segments.is_empty() {
@@ -409,10 +320,7 @@ pub fn resolve_segments(
             })
             .collect()
     };
-    Ok(ResolvedFilters {
-        unflattened,
-        flattened,
-    })
+    Ok(ResolvedFilters { unflattened, flattened })
 }
 
 fn contains_segment(f: &PFilter) -> bool {
@@ -424,36 +332,20 @@ fn contains_segment(f: &PFilter) -> bool {
 fn replace_segments(filter: PFilter, segments: &[(i64, Vec<PFilter>)]) -> PFilter {
     let lookup = |id: &Clause| -> Vec<PFilter> {
         match id {
-            Clause::Int(i) => segments
-                .iter()
-                .find(|(s, _)| s == i)
-                .map(|(_, f)| f.clone())
-                .unwrap_or_default(),
+            Clause::Int(i) => segments.iter().find(|(s, _)| s == i).map(|(_, f)| f.clone()).unwrap_or_default(),
             Clause::Str(_) => Vec::new(),
         }
     };
     match filter {
-        PFilter::Leaf {
-            dim: FDim::Segment,
-            clauses,
-            ..
-        } => {
+        PFilter::Leaf { dim: FDim::Segment, clauses, .. } => {
             if clauses.len() == 1 {
                 PFilter::And(lookup(&clauses[0]))
             } else {
                 PFilter::Or(clauses.iter().map(|id| PFilter::And(lookup(id))).collect())
             }
         }
-        PFilter::And(c) => PFilter::And(
-            c.into_iter()
-                .map(|f| replace_segments(f, segments))
-                .collect(),
-        ),
-        PFilter::Or(c) => PFilter::Or(
-            c.into_iter()
-                .map(|f| replace_segments(f, segments))
-                .collect(),
-        ),
+        PFilter::And(c) => PFilter::And(c.into_iter().map(|f| replace_segments(f, segments)).collect()),
+        PFilter::Or(c) => PFilter::Or(c.into_iter().map(|f| replace_segments(f, segments)).collect()),
         PFilter::Not(c) => PFilter::Not(Box::new(replace_segments(*c, segments))),
         // Behavioural subtrees are not transformed (a segment there fails validation later).
         other => other,

@@ -33,9 +33,7 @@ pub struct QueryError {
 impl QueryError {
     /// Wraps a message.
     pub fn new(message: impl Into<String>) -> Self {
-        QueryError {
-            message: message.into(),
-        }
+        QueryError { message: message.into() }
     }
 }
 
@@ -51,20 +49,13 @@ impl From<String> for QueryError {
 /// route (`include.comparisons`, `include.legacy_time_on_page_cutoff`, the `exit_rate` metric,
 /// `matches_wildcard` / `matches_wildcard_not`, behavioural filters) and the Tally extension
 /// key `"timezone"` (an IANA name overriding the site timezone).
-pub fn parse_query(
-    body: &Value,
-    site: &SiteContext,
-    now: DateTime<Utc>,
-) -> Result<Query, QueryError> {
+pub fn parse_query(body: &Value, site: &SiteContext, now: DateTime<Utc>) -> Result<Query, QueryError> {
     schema::validate(body)?;
 
     let timezone = match body.get("timezone") {
-        Some(Value::String(name)) => name.parse::<chrono_tz::Tz>().map_err(|_| {
-            QueryError::new(format!(
-                "Invalid timezone {}",
-                inspect_json(&body["timezone"])
-            ))
-        })?,
+        Some(Value::String(name)) => name
+            .parse::<chrono_tz::Tz>()
+            .map_err(|_| QueryError::new(format!("Invalid timezone {}", inspect_json(&body["timezone"]))))?,
         _ => site.timezone,
     };
 
@@ -80,16 +71,7 @@ pub fn parse_query(
     let include = fields::parse_include(body.get("include"))?;
 
     build::build(
-        build::Parsed {
-            timezone,
-            date_range_input,
-            metrics,
-            filters,
-            dimensions,
-            order_by,
-            pagination,
-            include,
-        },
+        build::Parsed { timezone, date_range_input, metrics, filters, dimensions, order_by, pagination, include },
         site,
         now,
     )

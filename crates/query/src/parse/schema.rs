@@ -19,17 +19,8 @@ use crate::inspect::inspect_json;
 const NO_MATCH: &str = "Expected exactly one of the schemata to match, but none of them did.";
 
 /// Top-level keys the schema knows, alphabetically (ExJsonSchema's iteration order).
-const PROPERTIES: [&str; 9] = [
-    "date_range",
-    "dimensions",
-    "filters",
-    "include",
-    "metrics",
-    "order_by",
-    "pagination",
-    "site_id",
-    "timezone",
-];
+const PROPERTIES: [&str; 9] =
+    ["date_range", "dimensions", "filters", "include", "metrics", "order_by", "pagination", "site_id", "timezone"];
 
 const REQUIRED: [&str; 3] = ["site_id", "metrics", "date_range"];
 
@@ -43,14 +34,7 @@ pub fn validate(body: &Value) -> Result<(), QueryError> {
     if errors.0.is_empty() {
         Ok(())
     } else {
-        Err(QueryError::new(
-            errors
-                .0
-                .iter()
-                .map(|(p, m)| format!("{p}: {m}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ))
+        Err(QueryError::new(errors.0.iter().map(|(p, m)| format!("{p}: {m}")).collect::<Vec<_>>().join("\n")))
     }
 }
 
@@ -63,13 +47,7 @@ impl Errors {
     }
 
     fn type_mismatch(&mut self, path: &str, expected: &str, got: &Value) {
-        self.push(
-            path,
-            format!(
-                "Type mismatch. Expected {expected} but got {}.",
-                type_name(got)
-            ),
-        );
+        self.push(path, format!("Type mismatch. Expected {expected} but got {}.", type_name(got)));
     }
 
     /// A failed `oneOf`, reworded like `Plausible.Stats.JSONSchema.reword/3`.
@@ -113,82 +91,46 @@ fn validate_root(map: &Map<String, Value>, errors: &mut Errors) {
         let path = format!("#/{key}");
         match key {
             "date_range" if !date_range_valid(value) => errors.no_match(&path, value),
-            "dimensions" => validate_array(
-                &path,
-                value,
-                errors,
-                ArrayRules::unique(),
-                |p, item, errors| {
-                    if !item.as_str().is_some_and(dimension_valid) {
-                        errors.no_match(p, item);
-                    }
-                },
-            ),
-            "filters" => validate_array(
-                &path,
-                value,
-                errors,
-                ArrayRules::default(),
-                |p, item, errors| {
-                    if !filter_tree_valid(item) {
-                        errors.no_match(p, item);
-                    }
-                },
-            ),
+            "dimensions" => validate_array(&path, value, errors, ArrayRules::unique(), |p, item, errors| {
+                if !item.as_str().is_some_and(dimension_valid) {
+                    errors.no_match(p, item);
+                }
+            }),
+            "filters" => validate_array(&path, value, errors, ArrayRules::default(), |p, item, errors| {
+                if !filter_tree_valid(item) {
+                    errors.no_match(p, item);
+                }
+            }),
             "include" => validate_include(&path, value, errors),
             "metrics" => validate_array(
                 &path,
                 value,
                 errors,
-                ArrayRules {
-                    min_items: Some(1),
-                    unique: true,
-                },
+                ArrayRules { min_items: Some(1), unique: true },
                 |p, item, errors| {
                     if !item.as_str().is_some_and(metric_valid) {
                         errors.no_match(p, item);
                     }
                 },
             ),
-            "order_by" => validate_array(
-                &path,
-                value,
-                errors,
-                ArrayRules::default(),
-                validate_order_by_entry,
-            ),
+            "order_by" => validate_array(&path, value, errors, ArrayRules::default(), validate_order_by_entry),
             "pagination" => validate_pagination(&path, value, errors),
-            "site_id" | "timezone" if !value.is_string() => {
-                errors.type_mismatch(&path, "String", value)
-            }
+            "site_id" | "timezone" if !value.is_string() => errors.type_mismatch(&path, "String", value),
             _ => {}
         }
     }
 
-    let mut additional: Vec<&String> = map
-        .keys()
-        .filter(|k| !PROPERTIES.contains(&k.as_str()))
-        .collect();
+    let mut additional: Vec<&String> = map.keys().filter(|k| !PROPERTIES.contains(&k.as_str())).collect();
     additional.sort();
     for key in additional {
-        errors.push(
-            &format!("#/{key}"),
-            "Schema does not allow additional properties.",
-        );
+        errors.push(&format!("#/{key}"), "Schema does not allow additional properties.");
     }
 
-    let missing: Vec<&str> = REQUIRED
-        .iter()
-        .copied()
-        .filter(|k| !map.contains_key(*k))
-        .collect();
+    let missing: Vec<&str> = REQUIRED.iter().copied().filter(|k| !map.contains_key(*k)).collect();
     match missing.as_slice() {
         [] => {}
         [one] => errors.push("#", format!("Required property {one} was not present.")),
-        many => errors.push(
-            "#",
-            format!("Required properties {} were not present.", many.join(", ")),
-        ),
+        many => errors.push("#", format!("Required properties {} were not present.", many.join(", "))),
     }
 }
 
@@ -200,10 +142,7 @@ struct ArrayRules {
 
 impl ArrayRules {
     fn unique() -> Self {
-        ArrayRules {
-            min_items: None,
-            unique: true,
-        }
+        ArrayRules { min_items: None, unique: true }
     }
 }
 
@@ -225,17 +164,11 @@ fn validate_array(
     }
     if let Some(min) = rules.min_items {
         if items.len() < min {
-            errors.push(
-                path,
-                format!("Expected a minimum of {min} items but got {}.", items.len()),
-            );
+            errors.push(path, format!("Expected a minimum of {min} items but got {}.", items.len()));
         }
     }
     if rules.unique {
-        let unique = items
-            .iter()
-            .enumerate()
-            .all(|(i, a)| items[..i].iter().all(|b| a != b));
+        let unique = items.iter().enumerate().all(|(i, a)| items[..i].iter().all(|b| a != b));
         if !unique {
             errors.push(path, "Expected items to be unique but they were not.");
         }
@@ -263,16 +196,10 @@ fn validate_order_by_entry(path: &str, entry: &Value, errors: &mut Errors) {
     }
     if items.len() > 2 {
         errors.push(path, "Schema does not allow additional items.");
-        errors.push(
-            path,
-            format!("Expected a maximum of 2 items but got {}.", items.len()),
-        );
+        errors.push(path, format!("Expected a maximum of 2 items but got {}.", items.len()));
     }
     if items.len() < 2 {
-        errors.push(
-            path,
-            format!("Expected a minimum of 2 items but got {}.", items.len()),
-        );
+        errors.push(path, format!("Expected a minimum of 2 items but got {}.", items.len()));
     }
 }
 
@@ -299,26 +226,14 @@ fn validate_pagination(path: &str, value: &Value, errors: &mut Errors) {
             errors.type_mismatch(&p, "Integer", v);
         }
     }
-    let mut additional: Vec<&String> = map
-        .keys()
-        .filter(|k| *k != "limit" && *k != "offset")
-        .collect();
+    let mut additional: Vec<&String> = map.keys().filter(|k| *k != "limit" && *k != "offset").collect();
     additional.sort();
     for key in additional {
-        errors.push(
-            &format!("{path}/{key}"),
-            "Schema does not allow additional properties.",
-        );
+        errors.push(&format!("{path}/{key}"), "Schema does not allow additional properties.");
     }
 }
 
-const INCLUDE_KEYS: [&str; 5] = [
-    "comparisons",
-    "imports",
-    "legacy_time_on_page_cutoff",
-    "time_labels",
-    "total_rows",
-];
+const INCLUDE_KEYS: [&str; 5] = ["comparisons", "imports", "legacy_time_on_page_cutoff", "time_labels", "total_rows"];
 
 fn validate_include(path: &str, value: &Value, errors: &mut Errors) {
     let Value::Object(map) = value else {
@@ -342,16 +257,10 @@ fn validate_include(path: &str, value: &Value, errors: &mut Errors) {
             }
         }
     }
-    let mut additional: Vec<&String> = map
-        .keys()
-        .filter(|k| !INCLUDE_KEYS.contains(&k.as_str()))
-        .collect();
+    let mut additional: Vec<&String> = map.keys().filter(|k| !INCLUDE_KEYS.contains(&k.as_str())).collect();
     additional.sort();
     for key in additional {
-        errors.push(
-            &format!("{path}/{key}"),
-            "Schema does not allow additional properties.",
-        );
+        errors.push(&format!("{path}/{key}"), "Schema does not allow additional properties.");
     }
 }
 
@@ -370,16 +279,11 @@ fn validate_comparisons(path: &str, value: &Value, errors: &mut Errors) {
     let mdow_ok = map.get("match_day_of_week").is_none_or(Value::is_boolean);
     let only = |allowed: &[&str]| map.keys().all(|k| allowed.contains(&k.as_str()));
     let alt0 = mdow_ok
-        && matches!(
-            map.get("mode").and_then(Value::as_str),
-            Some("previous_period" | "year_over_year")
-        )
+        && matches!(map.get("mode").and_then(Value::as_str), Some("previous_period" | "year_over_year"))
         && only(&["mode", "match_day_of_week"]);
     let alt1 = mdow_ok
         && map.get("mode").and_then(Value::as_str) == Some("custom")
-        && map
-            .get("date_range")
-            .is_some_and(|d| pair_of(d, is_date_format))
+        && map.get("date_range").is_some_and(|d| pair_of(d, is_date_format))
         && only(&["mode", "match_day_of_week", "date_range"]);
     if !(alt0 ^ alt1) {
         errors.push(path, NO_MATCH);
@@ -396,24 +300,17 @@ fn metric_valid(name: &str) -> bool {
 pub(crate) fn simple_dimension(name: &str) -> bool {
     match name {
         "event:name" | "event:page" | "event:hostname" => true,
-        _ => name
-            .strip_prefix("visit:")
-            .is_some_and(|k| VISIT_PROPS.contains(&k)),
+        _ => name.strip_prefix("visit:").is_some_and(|k| VISIT_PROPS.contains(&k)),
     }
 }
 
 /// `custom_property_filter_dimensions`: pattern `^event:props:.+`.
 pub(crate) fn prop_dimension(name: &str) -> bool {
-    name.strip_prefix("event:props:")
-        .and_then(|rest| rest.chars().next())
-        .is_some_and(|c| c != '\n')
+    name.strip_prefix("event:props:").and_then(|rest| rest.chars().next()).is_some_and(|c| c != '\n')
 }
 
 fn time_dimension(name: &str) -> bool {
-    matches!(
-        name,
-        "time" | "time:month" | "time:week" | "time:day" | "time:hour"
-    )
+    matches!(name, "time" | "time:month" | "time:week" | "time:day" | "time:hour")
 }
 
 fn dimension_valid(name: &str) -> bool {
@@ -431,8 +328,7 @@ fn regex(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
 /// ExJsonSchema's `date` format (`^(\d\d\d\d)-(\d\d)-(\d\d)$`).
 pub(crate) fn is_date_format(v: &Value) -> bool {
     static RE: OnceLock<Regex> = OnceLock::new();
-    v.as_str()
-        .is_some_and(|s| regex(&RE, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\n?\z").is_match(s))
+    v.as_str().is_some_and(|s| regex(&RE, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\n?\z").is_match(s))
 }
 
 /// ExJsonSchema's `date-time` format (the offset is optional there).
@@ -455,14 +351,9 @@ fn pair_of(v: &Value, item: fn(&Value) -> bool) -> bool {
 fn date_range_valid(v: &Value) -> bool {
     static SHORTHAND: OnceLock<Regex> = OnceLock::new();
     let shorthand = v.as_str().is_some_and(|s| {
-        matches!(s, "all" | "day" | "month" | "year" | "24h")
-            || regex(&SHORTHAND, r"^[0-9]+(d|mo)\z").is_match(s)
+        matches!(s, "all" | "day" | "month" | "year" | "24h") || regex(&SHORTHAND, r"^[0-9]+(d|mo)\z").is_match(s)
     });
-    let matches = [
-        shorthand,
-        pair_of(v, is_date_time_format),
-        pair_of(v, is_date_format),
-    ];
+    let matches = [shorthand, pair_of(v, is_date_time_format), pair_of(v, is_date_format)];
     matches.iter().filter(|m| **m).count() == 1
 }
 
@@ -482,9 +373,7 @@ pub(crate) fn filter_tree_valid(v: &Value) -> bool {
             items.len() == 2
                 && matches!(&items[1], Value::Array(children) if !children.is_empty() && children.iter().all(filter_tree_valid))
         }
-        Some("not" | "has_done" | "has_not_done") => {
-            items.len() == 2 && filter_tree_valid(&items[1])
-        }
+        Some("not" | "has_done" | "has_not_done") => items.len() == 2 && filter_tree_valid(&items[1]),
         _ => filter_entry_valid(items),
     }
 }
@@ -499,25 +388,14 @@ fn filter_entry_valid(items: &[Value]) -> bool {
     let modifiers = items.get(3).is_none_or(modifiers_valid);
     let len3or4 = (3..=4).contains(&items.len());
 
-    let without_goals =
-        len3or4 && matches!(op, "is_not" | "contains_not") && plain_dim && clauses && modifiers;
-    let with_goals = len3or4
-        && matches!(op, "is" | "contains")
-        && (plain_dim || dim == Some("event:goal"))
-        && clauses
-        && modifiers;
+    let without_goals = len3or4 && matches!(op, "is_not" | "contains_not") && plain_dim && clauses && modifiers;
+    let with_goals =
+        len3or4 && matches!(op, "is" | "contains") && (plain_dim || dim == Some("event:goal")) && clauses && modifiers;
     let with_pattern = items.len() == 3
-        && matches!(
-            op,
-            "matches" | "matches_not" | "matches_wildcard" | "matches_wildcard_not"
-        )
+        && matches!(op, "matches" | "matches_not" | "matches_wildcard" | "matches_wildcard_not")
         && plain_dim
         && clauses;
     let for_segment = items.len() == 3 && op == "is" && dim == Some("segment") && clauses;
 
-    [without_goals, with_goals, with_pattern, for_segment]
-        .iter()
-        .filter(|m| **m)
-        .count()
-        == 1
+    [without_goals, with_goals, with_pattern, for_segment].iter().filter(|m| **m).count() == 1
 }

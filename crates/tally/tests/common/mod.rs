@@ -18,25 +18,17 @@ pub struct Server {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub fn geoip_db() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance/data/GeoLite2-City-Test.mmdb");
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/data/GeoLite2-City-Test.mmdb");
     p.exists().then_some(p)
 }
 
 impl Server {
     pub fn start() -> Server {
-        let tmp = tempfile::Builder::new()
-            .prefix("tally-test")
-            .tempdir()
-            .unwrap();
+        let tmp = tempfile::Builder::new().prefix("tally-test").tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let mut s = Server::start_in(dir, &[]);
         s._tmp = Some(tmp);
@@ -62,14 +54,8 @@ impl Server {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("start tally");
-        let s = Server {
-            child: Some(child),
-            base: format!("http://127.0.0.1:{port}"),
-            token,
-            data_dir,
-            port,
-            _tmp: None,
-        };
+        let s =
+            Server { child: Some(child), base: format!("http://127.0.0.1:{port}"), token, data_dir, port, _tmp: None };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok((200, _)) = s.try_get("/api/health") {
@@ -136,32 +122,16 @@ impl Server {
         let hs = resp
             .headers()
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_lowercase(),
-                    v.to_str().unwrap_or("").to_string(),
-                )
-            })
+            .map(|(k, v)| (k.as_str().to_lowercase(), v.to_str().unwrap_or("").to_string()))
             .collect();
-        (
-            status,
-            resp.body_mut().read_to_string().unwrap_or_default(),
-            hs,
-        )
+        (status, resp.body_mut().read_to_string().unwrap_or_default(), hs)
     }
 
     pub fn admin(&self, method: &str, path: &str, body: Value) -> Value {
         let auth = format!("Bearer {}", self.token);
         let b = serde_json::to_vec(&body).unwrap();
-        let (status, text, _) = self.send(
-            method,
-            path,
-            &[
-                ("Authorization", &auth),
-                ("Content-Type", "application/json"),
-            ],
-            Some(&b),
-        );
+        let (status, text, _) =
+            self.send(method, path, &[("Authorization", &auth), ("Content-Type", "application/json")], Some(&b));
         assert!(status < 300, "{method} {path} -> {status}: {text}");
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
@@ -172,10 +142,7 @@ impl Server {
         let (status, text, _) = self.send(
             "POST",
             &format!("/api/admin/sites/{domain}/events"),
-            &[
-                ("Authorization", &auth),
-                ("Content-Type", "application/x-ndjson"),
-            ],
+            &[("Authorization", &auth), ("Content-Type", "application/x-ndjson")],
             Some(body.as_bytes()),
         );
         assert_eq!(status, 200, "import: {text}");
@@ -189,11 +156,8 @@ impl Server {
     /// A personal team on `plan` with one site and a stats key; returns (domain, key).
     pub fn setup_site(&self, plan: &str, site: Value) -> (String, String) {
         let email = format!("owner-{}@example.test", free_port());
-        let team = self.admin(
-            "POST",
-            "/api/admin/teams",
-            json!({"owner_email": email, "personal": true, "plan": plan}),
-        );
+        let team =
+            self.admin("POST", "/api/admin/teams", json!({"owner_email": email, "personal": true, "plan": plan}));
         let domain = format!("site-{}.example.test", free_port());
         let mut body = json!({"team_id": team["id"], "domain": domain});
         if let Value::Object(m) = site {
@@ -216,20 +180,13 @@ impl Server {
         let (s, t, _) = self.send(
             "POST",
             "/api/v2/query",
-            &[
-                ("Authorization", &auth),
-                ("Content-Type", "application/json"),
-            ],
+            &[("Authorization", &auth), ("Content-Type", "application/json")],
             Some(&b),
         );
         (s, serde_json::from_str(&t).unwrap_or(Value::String(t)))
     }
 
-    pub fn event(
-        &self,
-        body: Value,
-        headers: &[(&str, &str)],
-    ) -> (u16, String, Vec<(String, String)>) {
+    pub fn event(&self, body: Value, headers: &[(&str, &str)]) -> (u16, String, Vec<(String, String)>) {
         let b = serde_json::to_vec(&body).unwrap();
         let mut hs = vec![("Content-Type", "text/plain")];
         hs.extend_from_slice(headers);
@@ -245,10 +202,7 @@ impl Server {
 }
 
 fn unsafe_kill_term(pid: u32) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status();
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
 }
 
 impl Drop for Server {

@@ -28,10 +28,7 @@ pub fn validate_domain(d: &str) -> Result<(), String> {
     if d.is_empty() {
         return Err("domain: can't be blank".into());
     }
-    if !d
-        .chars()
-        .all(|c| c.is_alphanumeric() || "-.\\/:".contains(c))
-    {
+    if !d.chars().all(|c| c.is_alphanumeric() || "-.\\/:".contains(c)) {
         return Err("domain: only letters, numbers, slashes and period allowed".into());
     }
     if d.chars().any(|c| ":?#[]@!$&'()*+,;=".contains(c)) {
@@ -53,11 +50,8 @@ pub fn params(query: &HashMap<String, String>, body: &Bytes) -> Map<String, Valu
     } else if let Ok(form) = std::str::from_utf8(body) {
         for pair in form.split('&').filter(|p| !p.is_empty() && p.contains('=')) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let dec = |s: &str| {
-                percent_encoding::percent_decode_str(&s.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .to_string()
-            };
+            let dec =
+                |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().to_string();
             m.insert(dec(k), Value::String(dec(v)));
         }
     }
@@ -78,33 +72,22 @@ pub fn site_json(site: &Site) -> Value {
 
 fn new_tracker_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
-    let id: String = (0..21)
-        .map(|_| ALPHABET[rand::random::<u8>() as usize % 64] as char)
-        .collect();
+    let id: String = (0..21).map(|_| ALPHABET[rand::random::<u8>() as usize % 64] as char).collect();
     format!("pa-{id}")
 }
 
-fn target_team(
-    state: &SharedState,
-    caller: &auth::Caller,
-    p: &Map<String, Value>,
-) -> ApiResult<Team> {
+fn target_team(state: &SharedState, caller: &auth::Caller, p: &Map<String, Value>) -> ApiResult<Team> {
     if let Some(t) = &caller.team {
         return Ok(t.clone());
     }
     if let Some(Value::String(id)) = p.get("team_id") {
-        return state
-            .config
-            .team_by_identifier(id)?
-            .ok_or_else(|| ApiError::unauthorized(auth::INVALID_OTHER));
+        return state.config.team_by_identifier(id)?.ok_or_else(|| ApiError::unauthorized(auth::INVALID_OTHER));
     }
     let teams = state.config.teams_of_user(caller.user.id)?;
     let owned: Vec<&(Team, Role)> = teams.iter().filter(|(_, r)| *r == Role::Owner).collect();
     match owned.iter().find(|(t, _)| t.personal).or(owned.first()) {
         Some((t, _)) => Ok(t.clone()),
-        None => Err(ApiError::bad_request(
-            "You must select a team with 'team_id' parameter.",
-        )),
+        None => Err(ApiError::bad_request("You must select a team with 'team_id' parameter.")),
     }
 }
 
@@ -120,12 +103,7 @@ pub async fn create_site(
     auth::check_team_access(&state, &caller, &team, Scope::SitesProvision)?;
     match state.config.team_role(team.id, caller.user.id)? {
         Some(Role::Owner | Role::Admin | Role::Editor) => {}
-        _ => {
-            return Err(ApiError::new(
-                axum::http::StatusCode::FORBIDDEN,
-                "You can't add sites to the selected team.",
-            ))
-        }
+        _ => return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "You can't add sites to the selected team.")),
     }
     let domain = match p.get("domain") {
         Some(Value::String(d)) => normalize_domain(d),
@@ -140,10 +118,7 @@ pub async fn create_site(
     if timezone.parse::<chrono_tz::Tz>().is_err() {
         return Err(ApiError::bad_request("timezone: is invalid"));
     }
-    let tracker = TrackerConfig {
-        id: new_tracker_id(),
-        ..Default::default()
-    };
+    let tracker = TrackerConfig { id: new_tracker_id(), ..Default::default() };
     let site = state
         .config
         .create_site(&NewSite {
