@@ -27,7 +27,7 @@ pub fn router(state: SharedState) -> Router {
         .layer(CorsLayer::very_permissive());
     Router::new()
         .route("/api/health", get(health))
-        .route("/api/v1/sites", post(sites::create_site))
+        .merge(sites::router())
         .route("/api/v2/query", post(stats::query_v2))
         .merge(admin::router(state.clone()))
         .layer(DefaultBodyLimit::max(512 * 1024 * 1024))

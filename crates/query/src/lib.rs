@@ -12,3 +12,4 @@ pub use ast::{time_labels, Query};
 pub use context::{Goal, GoalKind, ImportInfo, Segment, SiteContext};
 pub use parse::{parse_query, QueryError};
 pub mod engine;
+pub mod v1;

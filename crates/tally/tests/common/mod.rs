@@ -213,3 +213,75 @@ impl Drop for Server {
         }
     }
 }
+
+// ---------------------------------------------------------------- Sites API / auth helpers
+
+/// A team made through the operator API.
+#[derive(Clone, Debug)]
+pub struct TestTeam {
+    pub id: i64,
+    pub identifier: String,
+    pub owner: String,
+}
+
+impl Server {
+    /// Calls a public API route with an optional Bearer key and JSON body; returns (status, JSON body).
+    pub fn api(&self, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let auth = key.map(|k| format!("Bearer {k}"));
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if let Some(a) = &auth {
+            headers.push(("Authorization", a));
+        }
+        let bytes = body.map(|b| serde_json::to_vec(&b).unwrap());
+        if bytes.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        let (status, text, _) = self.send(method, path, &headers, bytes.as_deref());
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// A set-up team named `name` (or the owner's personal team when `name` is None) on `plan`
+    /// (a plan name or a `{"name", "features"}` object); its owner is created when missing.
+    pub fn new_team(&self, owner: &str, name: Option<&str>, plan: Value) -> TestTeam {
+        let mut body = json!({"owner_email": owner, "plan": plan});
+        match name {
+            Some(n) => body["name"] = json!(n),
+            None => body["personal"] = json!(true),
+        }
+        let t = self.admin("POST", "/api/admin/teams", body);
+        TestTeam { id: t["id"].as_i64().unwrap(), identifier: t["identifier"].as_str().unwrap().to_string(), owner: owner.to_string() }
+    }
+
+    pub fn add_member(&self, team: &TestTeam, email: &str, role: &str) {
+        self.admin("POST", &format!("/api/admin/teams/{}/members", team.id), json!({"email": email, "role": role}));
+    }
+
+    pub fn new_site(&self, team: &TestTeam, domain: &str) {
+        self.admin("POST", "/api/admin/sites", json!({"team_id": team.id, "domain": domain}));
+    }
+
+    pub fn add_guest(&self, domain: &str, email: &str, role: &str) {
+        self.admin("POST", &format!("/api/admin/sites/{domain}/guests"), json!({"email": email, "role": role}));
+    }
+
+    /// An API key of `email`: team-scoped when `team` is given, else a legacy key. Returns (key, id).
+    pub fn new_key(&self, email: &str, team: Option<&TestTeam>, scopes: &[&str]) -> (String, i64) {
+        let k = self.admin(
+            "POST",
+            "/api/admin/api-keys",
+            json!({"user_email": email, "team_id": team.map(|t| t.id), "scopes": scopes}),
+        );
+        (k["key"].as_str().unwrap().to_string(), k["id"].as_i64().unwrap())
+    }
+
+    pub fn set_plan(&self, team: &TestTeam, plan: Value) {
+        self.admin("PATCH", &format!("/api/admin/teams/{}", team.id), json!({"plan": plan}));
+    }
+}
+
+/// A unique e-mail address for a test.
+pub fn email(label: &str) -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("{label}-{}-{n}@example.test", std::process::id())
+}
