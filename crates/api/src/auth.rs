@@ -56,6 +56,14 @@ impl Scope {
             _ => ("stats_api", "Stats API"),
         }
     }
+    /// Whether a team's plan opens this scope's routes. `sites:read:*` routes are open to teams with the
+    /// Stats API or the Sites API (a Sites API contract reads what it provisions).
+    pub fn plan_allows(self, plan: &tally_store::Plan) -> bool {
+        match self {
+            Scope::SitesRead => plan.has("stats_api") || plan.has("sites_api"),
+            _ => plan.has(self.feature().0),
+        }
+    }
     /// Scopes every valid key has, whatever its `scopes`.
     fn implicit(self) -> bool {
         matches!(self, Scope::StatsRead | Scope::SitesRead)
@@ -200,9 +208,8 @@ pub fn check_site_access(
     if team.locked {
         return Err(ApiError::payment_required(LOCKED));
     }
-    let (feature, display) = scope.feature();
-    if !team.plan.has(feature) {
-        return Err(feature_error(display));
+    if !scope.plan_allows(&team.plan) {
+        return Err(feature_error(scope.feature().1));
     }
     match site_role(state, caller.user.id, site)? {
         Some(SiteRole::Team(Role::Billing)) | None => Err(ApiError::unauthorized(scope.invalid())),
@@ -225,9 +232,8 @@ pub fn check_team_access(state: &SharedState, caller: &Caller, team: &Team, scop
     if team.locked {
         return Err(ApiError::payment_required(LOCKED));
     }
-    let (feature, display) = scope.feature();
-    if !team.plan.has(feature) {
-        return Err(feature_error(display));
+    if !scope.plan_allows(&team.plan) {
+        return Err(feature_error(scope.feature().1));
     }
     match state.config.team_role(team.id, caller.user.id)? {
         Some(_) => Ok(()),
@@ -243,7 +249,7 @@ pub fn authorize_stats(
     allow_consolidated: bool,
 ) -> ApiResult<(Caller, Site)> {
     let caller = authenticate(state, headers, Scope::StatsRead, site_id)?;
-    let site_id = site_id.ok_or_else(|| ApiError::bad_request(MISSING_SITE_ID))?;
+    let site_id = site_id.filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request(MISSING_SITE_ID))?;
     let site = state.config.site_by_domain(site_id)?.ok_or_else(|| ApiError::unauthorized(INVALID_STATS))?;
     check_site_access(state, &caller, &site, Scope::StatsRead, allow_consolidated)?;
     Ok((caller, site))

@@ -10,6 +10,7 @@ pub mod ratelimit;
 pub mod sites;
 pub mod state;
 pub mod stats;
+pub mod stats_v1;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -29,6 +30,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/health", get(health))
         .merge(sites::router())
         .route("/api/v2/query", post(stats::query_v2))
+        .route("/api/v1/stats/realtime/visitors", get(stats_v1::realtime_visitors))
+        .route("/api/v1/stats/aggregate", get(stats_v1::aggregate))
+        .route("/api/v1/stats/timeseries", get(stats_v1::timeseries))
+        .route("/api/v1/stats/breakdown", get(stats_v1::breakdown))
         .merge(admin::router(state.clone()))
         .layer(DefaultBodyLimit::max(512 * 1024 * 1024))
         .merge(event)

@@ -261,8 +261,12 @@ fn sessionize(lines: Vec<Line>) -> (Vec<EventRow>, Vec<SessionRow>) {
     for g in groups {
         let sid: u64 = rng.random::<u64>() >> 1;
         let mut state: Option<SessionRow> = None;
+        // Session attributes come from the session's first event and are copied onto all its events, as
+        // live ingestion does (Plausible's merge_session).
+        let attrs = g.first().map(|l| l.event.attrs.clone()).unwrap_or_default();
         for mut l in g {
             l.event.session_id = sid;
+            l.event.attrs = attrs.clone();
             if l.kind != Kind::Engagement {
                 state = Some(match state {
                     None => session::start(&l.event, l.kind),

@@ -62,7 +62,11 @@ struct Route {
     expect: [u16; 9],
 }
 
-fn route(name: &'static str, expect: [u16; 9], make: impl Fn(&Ctx) -> (&'static str, String, Option<Value>) + 'static) -> Route {
+fn route(
+    name: &'static str,
+    expect: [u16; 9],
+    make: impl Fn(&Ctx) -> (&'static str, String, Option<Value>) + 'static,
+) -> Route {
     Route { name, make: Box::new(make), expect }
 }
 
@@ -97,7 +101,11 @@ fn every_route_for_every_caller() {
     let write_site = [401, 401, 401, 401, 401, 401, 200, 404, 200];
     let routes = vec![
         route("POST /api/v2/query", read_site, |c| {
-            ("POST", "/api/v2/query".into(), Some(json!({"site_id": c.site, "metrics": ["visitors"], "date_range": "all"})))
+            (
+                "POST",
+                "/api/v2/query".into(),
+                Some(json!({"site_id": c.site, "metrics": ["visitors"], "date_range": "all"})),
+            )
         }),
         route("GET /api/v1/sites", [401, 401, 401, 401, 200, 200, 200, 200, 200], |_| {
             ("GET", "/api/v1/sites".into(), None)
@@ -110,7 +118,11 @@ fn every_route_for_every_caller() {
         }),
         route("GET /api/v1/sites/:site_id", read_site, |c| ("GET", format!("/api/v1/sites/{}", c.site), None)),
         route("PUT /api/v1/sites/:site_id", write_site, |c| {
-            ("PUT", format!("/api/v1/sites/{}", c.site), Some(json!({"tracker_script_configuration": {"tagged_events": true}})))
+            (
+                "PUT",
+                format!("/api/v1/sites/{}", c.site),
+                Some(json!({"tracker_script_configuration": {"tagged_events": true}})),
+            )
         }),
         route("DELETE /api/v1/sites/:site_id", write_site, |c| {
             ("DELETE", format!("/api/v1/sites/{}", c.victim_site()), None)
@@ -118,9 +130,15 @@ fn every_route_for_every_caller() {
         route("PUT /api/v1/sites/shared-links", write_site, |c| {
             ("PUT", "/api/v1/sites/shared-links".into(), Some(json!({"site_id": c.site, "name": "Link"})))
         }),
-        route("GET /api/v1/sites/goals", read_site, |c| ("GET", format!("/api/v1/sites/goals?site_id={}", c.site), None)),
+        route("GET /api/v1/sites/goals", read_site, |c| {
+            ("GET", format!("/api/v1/sites/goals?site_id={}", c.site), None)
+        }),
         route("PUT /api/v1/sites/goals", write_site, |c| {
-            ("PUT", "/api/v1/sites/goals".into(), Some(json!({"site_id": c.site, "goal_type": "event", "event_name": "Signup"})))
+            (
+                "PUT",
+                "/api/v1/sites/goals".into(),
+                Some(json!({"site_id": c.site, "goal_type": "event", "event_name": "Signup"})),
+            )
         }),
         route("DELETE /api/v1/sites/goals/:goal_id", write_site, |c| {
             ("DELETE", format!("/api/v1/sites/goals/{}?site_id={}", c.fresh_goal(), c.site), None)
@@ -134,7 +152,9 @@ fn every_route_for_every_caller() {
         route("DELETE /api/v1/sites/custom-props/*property", write_site, |c| {
             ("DELETE", format!("/api/v1/sites/custom-props/a/b?site_id={}", c.site), None)
         }),
-        route("GET /api/v1/sites/guests", read_site, |c| ("GET", format!("/api/v1/sites/guests?site_id={}", c.site), None)),
+        route("GET /api/v1/sites/guests", read_site, |c| {
+            ("GET", format!("/api/v1/sites/guests?site_id={}", c.site), None)
+        }),
         route("PUT /api/v1/sites/guests", write_site, |c| {
             let e = format!("invitee-{}@example.test", c.next());
             ("PUT", format!("/api/v1/sites/guests?site_id={}", c.site), Some(json!({"email": e, "role": "viewer"})))
@@ -196,15 +216,16 @@ fn every_route_for_every_caller() {
             // The texts that go with the statuses.
             let err = answer["error"].as_str().unwrap_or_default();
             match (i, status) {
-                (0 | 1, 401) => {
-                    if err != "Missing API key. Please use a valid Plausible API key as a Bearer Token." {
-                        failures.push(format!("{} with {caller}: text {err:?}", r.name));
-                    }
+                (0 | 1, 401) if err != "Missing API key. Please use a valid Plausible API key as a Bearer Token." => {
+                    failures.push(format!("{} with {caller}: text {err:?}", r.name))
                 }
+                (0 | 1, 401) => {}
                 (_, 401) if !err.starts_with("Invalid API key") => {
                     failures.push(format!("{} with {caller}: text {err:?}", r.name))
                 }
-                (_, 404) if err != "Site could not be found" => failures.push(format!("{} with {caller}: text {err:?}", r.name)),
+                (_, 404) if err != "Site could not be found" => {
+                    failures.push(format!("{} with {caller}: text {err:?}", r.name))
+                }
                 _ => {}
             }
         }
@@ -226,11 +247,21 @@ fn plan_gates() {
 
     // growth: no Stats API, no Sites API
     s.set_plan(&team, json!("growth"));
-    let (st, b) = s.api("POST", "/api/v2/query", Some(&key), Some(json!({"site_id": "gated.example.test", "metrics": ["visitors"], "date_range": "all"})));
+    let (st, b) = s.api(
+        "POST",
+        "/api/v2/query",
+        Some(&key),
+        Some(json!({"site_id": "gated.example.test", "metrics": ["visitors"], "date_range": "all"})),
+    );
     assert_eq!((st, b["error"].as_str().unwrap()), (402, stats_402));
     let (st, b) = s.api("GET", "/api/v1/sites/goals?site_id=gated.example.test", Some(&key), None);
     assert_eq!((st, b["error"].as_str().unwrap()), (402, stats_402));
-    let (st, b) = s.api("PUT", "/api/v1/sites/goals", Some(&key), Some(json!({"site_id": "gated.example.test", "goal_type": "event", "event_name": "A"})));
+    let (st, b) = s.api(
+        "PUT",
+        "/api/v1/sites/goals",
+        Some(&key),
+        Some(json!({"site_id": "gated.example.test", "goal_type": "event", "event_name": "A"})),
+    );
     assert_eq!((st, b["error"].as_str().unwrap()), (402, sites_402));
     // the team check of team-scoped keys also gates routes without a site
     let (st, b) = s.api("GET", "/api/v1/sites", Some(&key), None);
@@ -242,32 +273,69 @@ fn plan_gates() {
     s.set_plan(&team, json!("business"));
     let (st, _) = s.api("GET", "/api/v1/sites/goals?site_id=gated.example.test", Some(&key), None);
     assert_eq!(st, 200);
-    let (st, _) = s.api("PUT", "/api/v1/sites/goals", Some(&key), Some(json!({"site_id": "gated.example.test", "goal_type": "event", "event_name": "A"})));
+    let (st, _) = s.api(
+        "PUT",
+        "/api/v1/sites/goals",
+        Some(&key),
+        Some(json!({"site_id": "gated.example.test", "goal_type": "event", "event_name": "A"})),
+    );
     assert_eq!(st, 402);
 
     // custom contract: exactly the listed features
     s.set_plan(&team, json!({"name": "enterprise", "features": ["sites_api"]}));
-    let (st, _) = s.api("PUT", "/api/v1/sites/goals", Some(&key), Some(json!({"site_id": "gated.example.test", "goal_type": "event", "event_name": "A"})));
+    let (st, _) = s.api(
+        "PUT",
+        "/api/v1/sites/goals",
+        Some(&key),
+        Some(json!({"site_id": "gated.example.test", "goal_type": "event", "event_name": "A"})),
+    );
     assert_eq!(st, 200);
     // revenue goals and goal custom props need their features
-    let (st, b) = s.api("PUT", "/api/v1/sites/goals", Some(&key), Some(json!({"site_id": "gated.example.test", "goal_type": "event", "event_name": "Buy", "currency": "EUR"})));
+    let (st, b) = s.api(
+        "PUT",
+        "/api/v1/sites/goals",
+        Some(&key),
+        Some(json!({"site_id": "gated.example.test", "goal_type": "event", "event_name": "Buy", "currency": "EUR"})),
+    );
     assert_eq!(st, 400);
     assert!(b["error"].as_str().unwrap().starts_with("Something went wrong: "), "{b}");
     let (st, _) = s.api("PUT", "/api/v1/sites/goals", Some(&key), Some(json!({"site_id": "gated.example.test", "goal_type": "event", "event_name": "P", "custom_props": {"a": "b"}})));
     assert_eq!(st, 400);
-    let (st, b) = s.api("PUT", "/api/v1/sites/custom-props", Some(&key), Some(json!({"site_id": "gated.example.test", "property": "x"})));
-    assert_eq!((st, b["error"].as_str().unwrap()), (402, "Your current subscription plan does not include Custom Properties"));
-    let (st, b) = s.api("PUT", "/api/v1/sites/shared-links", Some(&key), Some(json!({"site_id": "gated.example.test", "name": "x"})));
-    assert_eq!((st, b["error"].as_str().unwrap()), (402, "Your current subscription plan does not include Shared Links"));
+    let (st, b) = s.api(
+        "PUT",
+        "/api/v1/sites/custom-props",
+        Some(&key),
+        Some(json!({"site_id": "gated.example.test", "property": "x"})),
+    );
+    assert_eq!(
+        (st, b["error"].as_str().unwrap()),
+        (402, "Your current subscription plan does not include Custom Properties")
+    );
+    let (st, b) = s.api(
+        "PUT",
+        "/api/v1/sites/shared-links",
+        Some(&key),
+        Some(json!({"site_id": "gated.example.test", "name": "x"})),
+    );
+    assert_eq!(
+        (st, b["error"].as_str().unwrap()),
+        (402, "Your current subscription plan does not include Shared Links")
+    );
     s.set_plan(&team, json!({"name": "enterprise", "features": ["sites_api", "revenue_goals", "props"]}));
-    let (st, b) = s.api("PUT", "/api/v1/sites/goals", Some(&key), Some(json!({"site_id": "gated.example.test", "goal_type": "event", "event_name": "Buy", "currency": "EUR"})));
+    let (st, b) = s.api(
+        "PUT",
+        "/api/v1/sites/goals",
+        Some(&key),
+        Some(json!({"site_id": "gated.example.test", "goal_type": "event", "event_name": "Buy", "currency": "EUR"})),
+    );
     assert_eq!(st, 200, "{b}");
 
     // trial: everything but the Sites API
     s.set_plan(&team, json!("trial"));
     let (st, _) = s.api("GET", "/api/v1/sites/gated.example.test", Some(&key), None);
     assert_eq!(st, 200);
-    let (st, _) = s.api("PUT", "/api/v1/sites/gated.example.test", Some(&key), Some(json!({"tracker_script_configuration": {}})));
+    let (st, _) =
+        s.api("PUT", "/api/v1/sites/gated.example.test", Some(&key), Some(json!({"tracker_script_configuration": {}})));
     assert_eq!(st, 402);
 }
 

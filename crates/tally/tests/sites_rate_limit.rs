@@ -37,7 +37,8 @@ fn parallel_requests_get_exactly_the_team_limit() {
     );
     // every key of the team shares the bucket, whatever the route
     let (other_key, _) = s.new_key(&owner, Some(&team), &["stats:read:*"]);
-    let (st, _) = s.query(&other_key, json!({"site_id": "rl.example.test", "metrics": ["visitors"], "date_range": "all"}));
+    let (st, _) =
+        s.query(&other_key, json!({"site_id": "rl.example.test", "metrics": ["visitors"], "date_range": "all"}));
     assert_eq!(st, 429);
     // a legacy key on one of the team's sites uses the site's team bucket
     let (legacy, _) = s.new_key(&owner, None, &["sites:provision:*"]);
@@ -67,7 +68,10 @@ fn legacy_keys_use_the_server_default_per_user() {
     }
     let (st, b) = s.api("GET", "/api/v1/sites/teams", Some(&key), None);
     assert_eq!(st, 429);
-    assert_eq!(b["error"], "Too many API requests. The limit is 4 per hour. Please contact us to request more capacity.");
+    assert_eq!(
+        b["error"],
+        "Too many API requests. The limit is 4 per hour. Please contact us to request more capacity."
+    );
     // denied calls count too, and rate limiting answers before the scope check
     let (st, _) = s.api("POST", "/api/v1/sites", Some(&key), Some(json!({"domain": "y.example.test"})));
     assert_eq!(st, 429);

@@ -52,13 +52,18 @@ fn list_sites_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     }
     let mut seen = HashSet::new();
     sites.retain(|s| !s.consolidated && seen.insert(s.id));
-    sites.sort_by(|a, b| b.id.cmp(&a.id));
+    sites.sort_by_key(|x| std::cmp::Reverse(x.id));
     let (page, meta) = paginate(sites, |s| vec![s.id], &pp);
     let items: Vec<Value> = page.iter().map(|s| json!({"domain": s.domain, "timezone": s.timezone})).collect();
     Ok(json!({"sites": items, "meta": meta}))
 }
 
-pub async fn list_sites(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn list_sites(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     run(state, Req::new(headers, &uri, &body, vec![]), list_sites_impl).await
 }
 
@@ -71,7 +76,7 @@ fn list_teams_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     if let Some(k) = &caller.team {
         teams.retain(|t| t.id == k.id);
     }
-    teams.sort_by(|a, b| b.id.cmp(&a.id));
+    teams.sort_by_key(|x| std::cmp::Reverse(x.id));
     let (page, meta) = paginate(teams, |t| vec![t.id], &pp);
     let items: Vec<Value> = page
         .iter()
@@ -80,7 +85,12 @@ fn list_teams_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     Ok(json!({"teams": items, "meta": meta}))
 }
 
-pub async fn list_teams(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn list_teams(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     run(state, Req::new(headers, &uri, &body, vec![]), list_teams_impl).await
 }
 
@@ -92,13 +102,8 @@ pub const TRIAL_SITE_LIMIT: usize = 10;
 /// The team a new site goes to when none is named: the team the user owns, created (a personal team) when
 /// there is none; 400 when the user owns several.
 fn owned_team(state: &SharedState, user: &tally_store::User) -> ApiResult<Team> {
-    let owned: Vec<Team> = state
-        .config
-        .teams_of_user(user.id)?
-        .into_iter()
-        .filter(|(_, r)| *r == Role::Owner)
-        .map(|(t, _)| t)
-        .collect();
+    let owned: Vec<Team> =
+        state.config.teams_of_user(user.id)?.into_iter().filter(|(_, r)| *r == Role::Owner).map(|(t, _)| t).collect();
     match owned.len() {
         0 => Ok(state.config.create_team(&NewTeam {
             name: String::new(),
@@ -133,14 +138,14 @@ fn create_site_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
             )));
         }
     }
-    let (domain, timezone) = validate_new_site(req.get("domain"), req.get("timezone")).map_err(ApiError::bad_request)?;
+    let (domain, timezone) =
+        validate_new_site(req.get("domain"), req.get("timezone")).map_err(ApiError::bad_request)?;
     let tracker_param = match req.get("tracker_script_configuration") {
         None | Some(Value::Null) | Some(Value::Bool(false)) => json!({}),
         Some(v) => v.clone(),
     };
-    let tracker =
-        apply_tracker(&TrackerConfig { id: new_tracker_id(), ..Default::default() }, &tracker_param)
-            .map_err(ApiError::bad_request)?;
+    let tracker = apply_tracker(&TrackerConfig { id: new_tracker_id(), ..Default::default() }, &tracker_param)
+        .map_err(ApiError::bad_request)?;
     // A domain the user's own site changed away from can be registered again by its owner.
     if let Some(old) = state.config.site_by_domain(&domain)? {
         if old.domain != domain
@@ -170,7 +175,12 @@ fn create_site_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     Ok(site_json(&site))
 }
 
-pub async fn create_site(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn create_site(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     run(state, Req::new(headers, &uri, &body, vec![]), create_site_impl).await
 }
 

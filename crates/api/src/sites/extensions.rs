@@ -76,12 +76,17 @@ fn list_segments_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     require_feature(state, &site, "site_segments", "Segments")?;
     let pp = page_params(&req.params)?;
     let mut list = visible_segments(state, &site, caller.user.id)?;
-    list.sort_by(|a, b| b.id.cmp(&a.id));
+    list.sort_by_key(|x| std::cmp::Reverse(x.id));
     let (page, meta) = paginate(list, |s| vec![s.id], &pp);
     Ok(json!({"segments": page.iter().map(segment_json).collect::<Vec<_>>(), "meta": meta}))
 }
 
-pub async fn list_segments(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn list_segments(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     run(state, Req::new(headers, &uri, &body, vec![]), list_segments_impl).await
 }
 
@@ -133,7 +138,12 @@ fn put_segment_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     Ok(segment_json(&saved))
 }
 
-pub async fn put_segment(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn put_segment(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     run(state, Req::new(headers, &uri, &body, vec![]), put_segment_impl).await
 }
 
@@ -240,12 +250,17 @@ fn list_funnels_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     let pp = page_params(&req.params)?;
     let goals = state.config.goals(site.id)?;
     let mut list = funnels_of(state, site.id)?;
-    list.sort_by(|a, b| b.id.cmp(&a.id));
+    list.sort_by_key(|x| std::cmp::Reverse(x.id));
     let (page, meta) = paginate(list, |f| vec![f.id], &pp);
     Ok(json!({"funnels": page.iter().map(|f| funnel_json(f, &goals)).collect::<Vec<_>>(), "meta": meta}))
 }
 
-pub async fn list_funnels(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn list_funnels(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     run(state, Req::new(headers, &uri, &body, vec![]), list_funnels_impl).await
 }
 
@@ -299,7 +314,8 @@ fn put_funnel_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     let id = match req.get("id").or_else(|| req.get("funnel_id")) {
         None | Some(Value::Null) => None,
         Some(v) => {
-            let id: i64 = text(v).and_then(|s| s.parse().ok()).ok_or_else(|| ApiError::not_found("Funnel could not be found"))?;
+            let id: i64 =
+                text(v).and_then(|s| s.parse().ok()).ok_or_else(|| ApiError::not_found("Funnel could not be found"))?;
             if !all.iter().any(|f| f.id == id) {
                 return Err(ApiError::not_found("Funnel could not be found"));
             }
@@ -314,7 +330,12 @@ fn put_funnel_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     Ok(funnel_json(&f, &goals))
 }
 
-pub async fn put_funnel(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn put_funnel(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     run(state, Req::new(headers, &uri, &body, vec![]), put_funnel_impl).await
 }
 
@@ -341,4 +362,243 @@ pub async fn delete_funnel(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     run(state, Req::new(headers, &uri, &body, vec![("funnel_id", Value::String(funnel_id))]), delete_funnel_impl).await
+}
+
+// ------------------------------------------------------------------------------- funnel evaluation
+
+/// Plausible's funnel window: a visitor's steps must fall within 24 hours of their first step.
+pub const FUNNEL_WINDOW_MS: i64 = 86_400_000;
+
+/// SQL condition of an event completing a goal (the query engine's goal rules, DuckDB syntax).
+fn goal_sql(g: &tally_store::Goal) -> (String, Vec<tally_store::SqlValue>) {
+    use tally_store::SqlValue as V;
+    let mut params = Vec::new();
+    let path = |p: &str, params: &mut Vec<V>| {
+        if p.contains('*') {
+            params.push(V::Text(tally_query::ast::wildcard_to_regex(p)));
+            "regexp_matches(pathname, ?)".to_string()
+        } else {
+            params.push(V::Text(p.to_string()));
+            "pathname = ?".to_string()
+        }
+    };
+    let mut sql = match (g.event_name.as_deref(), g.page_path.as_deref()) {
+        (Some(e), _) => {
+            params.push(V::Text(e.to_string()));
+            "name = ?".to_string()
+        }
+        (None, Some(p)) if g.scroll_threshold > -1 => {
+            let cond = path(p, &mut params);
+            params.push(V::Int(g.scroll_threshold as i64));
+            format!("name = 'engagement' AND {cond} AND scroll_depth >= ? AND scroll_depth <= 100")
+        }
+        (None, Some(p)) => format!("name = 'pageview' AND {}", path(p, &mut params)),
+        (None, None) => "FALSE".to_string(),
+    };
+    for (k, v) in &g.custom_props {
+        sql.push_str(" AND meta_value[list_position(meta_key, ?)] = ?");
+        params.push(V::Text(k.clone()));
+        params.push(V::Text(v.clone()));
+    }
+    (format!("({sql})"), params)
+}
+
+/// The funnel level one visitor reached, from their events in time order (`(ms, [step matches])`):
+/// ClickHouse's `windowFunnel(86400)` (default mode), or with `strict_order`, where an event matching no
+/// step ends the chain once it has started and a step reached out of order ends the search.
+pub fn funnel_level(events: &[(i64, Vec<bool>)], steps: usize, strict: bool) -> usize {
+    if steps == 0 {
+        return 0;
+    }
+    let mut starts: Vec<Option<i64>> = vec![None; steps];
+    let mut started = false;
+    for (t, m) in events {
+        if !m.iter().any(|x| *x) {
+            if strict && started {
+                break;
+            }
+            continue;
+        }
+        for idx in (0..steps).filter(|i| m[*i]) {
+            if idx == 0 {
+                starts[0] = Some(*t);
+                started = true;
+            } else if strict && started && starts[idx - 1].is_none() {
+                return starts.iter().position(Option::is_none).unwrap_or(steps);
+            } else if let Some(s) = starts[idx - 1] {
+                if *t <= s + FUNNEL_WINDOW_MS {
+                    starts[idx] = Some(s);
+                    if idx + 1 == steps {
+                        return steps;
+                    }
+                }
+            }
+        }
+    }
+    starts.iter().rposition(Option::is_some).map_or(0, |i| i + 1)
+}
+
+fn pct(part: i64, total: i64) -> Value {
+    if total <= 0 {
+        return json!(0.0);
+    }
+    json!((part as f64 * 10000.0 / total as f64).round() / 100.0)
+}
+
+fn funnel_stats_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
+    use tally_store::SqlValue as V;
+    let site_id = req.get("site_id").and_then(Value::as_str).map(str::to_string);
+    let (_caller, site) = crate::auth::authorize_stats(state, &req.headers, site_id.as_deref(), false)?;
+    require_feature(state, &site, "funnels", "Funnels")?;
+    let funnel_id = expect(&req.params, "funnel_id").ok_or_else(|| missing("funnel_id", "evaluate a funnel"))?;
+    let nf = || ApiError::not_found("Funnel could not be found");
+    let funnel_id: i64 = text(funnel_id).and_then(|s| s.trim().parse().ok()).ok_or_else(nf)?;
+    let funnel = funnels_of(state, site.id)?.into_iter().find(|f| f.id == funnel_id).ok_or_else(nf)?;
+    let goals = state.config.goals(site.id)?;
+    let steps: Vec<&tally_store::Goal> =
+        funnel.steps.iter().filter_map(|id| goals.iter().find(|g| g.id == *id)).collect();
+
+    // The period, in the site's timezone (v1 `period` / `date`).
+    let ctx = crate::stats::site_context(state, &site)?;
+    let today = chrono::Utc::now().with_timezone(&ctx.timezone).date_naive();
+    let str_param = |k: &str| req.get(k).and_then(Value::as_str);
+    let period = tally_query::v1::period::parse_period(str_param("period"), str_param("date"), today)
+        .map_err(ApiError::bad_request)?;
+    let (first, last) = period.dates();
+    let body =
+        json!({"site_id": site.domain, "metrics": ["visitors"], "date_range": [first.to_string(), last.to_string()]});
+    let q = tally_query::parse_query(&body, &ctx, chrono::Utc::now()).map_err(|e| ApiError::bad_request(e.message))?;
+    let from = q.date_range.first_utc().max(site.native_stats_start_at);
+    let to = q.date_range.last_utc();
+    let range = |p: &mut Vec<V>| {
+        p.push(V::Int(site.id));
+        p.push(V::Timestamp(from));
+        p.push(V::Timestamp(to));
+    };
+
+    // Every visitor of the period (engagement events do not make a visit).
+    let mut p = Vec::new();
+    range(&mut p);
+    let all = state.events.query(
+        "SELECT count(DISTINCT user_id) FROM events WHERE site_id = ? AND timestamp >= ? AND timestamp <= ? \
+         AND name <> 'engagement'",
+        &p,
+    )?;
+    let all_visitors = all.first().and_then(|r| r.first()).and_then(V::as_i64).unwrap_or(0);
+
+    // Step matches of every event that completes some step, per visitor in time order.
+    let conds: Vec<(String, Vec<V>)> = steps.iter().map(|g| goal_sql(g)).collect();
+    let mut levels = vec![0i64; steps.len() + 1];
+    if !conds.is_empty() {
+        let select: Vec<&str> = conds.iter().map(|(s, _)| s.as_str()).collect();
+        // strict order needs the visitors' other events too (they interrupt a chain)
+        let strict = funnel.funnel_type == "strict";
+        let other = if strict { "name <> 'engagement' OR " } else { "" };
+        let sql = format!(
+            "SELECT user_id, epoch_ms(timestamp), {} FROM events WHERE site_id = ? AND timestamp >= ? AND timestamp <= ? \
+             AND ({other}{}) ORDER BY user_id, timestamp",
+            select.join(", "),
+            select.join(" OR ")
+        );
+        let mut p: Vec<V> = conds.iter().flat_map(|(_, ps)| ps.clone()).collect();
+        range(&mut p);
+        p.extend(conds.iter().flat_map(|(_, ps)| ps.clone()));
+        let rows = state.events.query(&sql, &p)?;
+        let mut current: Option<i64> = None;
+        let mut events: Vec<(i64, Vec<bool>)> = Vec::new();
+        let finish = |events: &mut Vec<(i64, Vec<bool>)>, levels: &mut Vec<i64>| {
+            if !events.is_empty() {
+                levels[funnel_level(events, steps.len(), strict)] += 1;
+                events.clear();
+            }
+        };
+        for r in rows {
+            let user = r.first().and_then(V::as_i64).unwrap_or_default();
+            if current != Some(user) {
+                finish(&mut events, &mut levels);
+                current = Some(user);
+            }
+            let t = r.get(1).and_then(V::as_i64).unwrap_or_default();
+            let m = r[2..].iter().map(|v| matches!(v, V::Bool(true)) || v.as_i64() == Some(1)).collect();
+            events.push((t, m));
+        }
+        finish(&mut events, &mut levels);
+    }
+
+    // Plausible's backfill: visitors at a step = visitors who reached it or a later one.
+    let mut out = Vec::new();
+    let mut first_step: Option<i64> = None;
+    let mut previous: Option<i64> = None;
+    for (i, g) in steps.iter().enumerate() {
+        let visitors: i64 = levels[i + 1..].iter().sum();
+        let total = *first_step.get_or_insert(visitors);
+        let dropoff = previous.map_or(0, |p| p - visitors);
+        out.push(json!({
+            "label": g.display_name,
+            "goal_id": g.id,
+            "visitors": visitors,
+            "dropoff": dropoff,
+            "dropoff_percentage": pct(dropoff, previous.unwrap_or(0)),
+            "conversion_rate": pct(visitors, total),
+            "conversion_rate_step": pct(visitors, previous.unwrap_or(0)),
+        }));
+        previous = Some(visitors);
+    }
+    let entering = first_step.unwrap_or(0);
+    let all_visitors = all_visitors.max(entering);
+    Ok(json!({
+        "name": funnel.name,
+        "funnel_type": funnel.funnel_type,
+        "date_range": [first.to_string(), last.to_string()],
+        "all_visitors": all_visitors,
+        "entering_visitors": entering,
+        "entering_visitors_percentage": pct(entering, all_visitors),
+        "never_entering_visitors": all_visitors - entering,
+        "never_entering_visitors_percentage": pct(all_visitors - entering, all_visitors),
+        "steps": out,
+    }))
+}
+
+/// `GET /api/v1/stats/funnel?site_id=…&funnel_id=…&period=…&date=…` (Stats API key).
+pub async fn funnel_stats(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> ApiResult<Json<Value>> {
+    run(state, Req::new(headers, &uri, &Bytes::new(), vec![]), funnel_stats_impl).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(t: i64, m: &[u8]) -> (i64, Vec<bool>) {
+        (t, m.iter().map(|x| *x == 1).collect())
+    }
+
+    #[test]
+    fn window_funnel_levels() {
+        // A -> B -> C in order
+        assert_eq!(funnel_level(&[ev(0, &[1, 0, 0]), ev(1, &[0, 1, 0]), ev(2, &[0, 0, 1])], 3, false), 3);
+        // C before B: only two steps
+        assert_eq!(funnel_level(&[ev(0, &[1, 0, 0]), ev(1, &[0, 0, 1]), ev(2, &[0, 1, 0])], 3, false), 2);
+        // outside the 24 h window
+        assert_eq!(funnel_level(&[ev(0, &[1, 0]), ev(FUNNEL_WINDOW_MS + 1, &[0, 1])], 2, false), 1);
+        // a later start can complete the chain
+        assert_eq!(
+            funnel_level(
+                &[ev(0, &[1, 0]), ev(FUNNEL_WINDOW_MS + 5, &[1, 0]), ev(FUNNEL_WINDOW_MS + 6, &[0, 1])],
+                2,
+                false
+            ),
+            2
+        );
+        // never entered
+        assert_eq!(funnel_level(&[ev(0, &[0, 1])], 2, false), 0);
+        // strict order: an unrelated event in between ends the chain, a repeated earlier step does not
+        let evs = [ev(0, &[1, 0, 0]), ev(1, &[0, 1, 0]), ev(2, &[0, 0, 0]), ev(3, &[0, 0, 1])];
+        assert_eq!(funnel_level(&evs, 3, false), 3);
+        assert_eq!(funnel_level(&evs, 3, true), 2);
+        let evs = [ev(0, &[1, 0, 0]), ev(1, &[0, 1, 0]), ev(2, &[1, 0, 0]), ev(3, &[0, 0, 1])];
+        assert_eq!(funnel_level(&evs, 3, true), 3);
+        // strict order: a step out of order ends the search
+        let evs = [ev(0, &[1, 0, 0]), ev(1, &[0, 0, 1]), ev(2, &[0, 1, 0])];
+        assert_eq!(funnel_level(&evs, 3, true), 1);
+    }
 }

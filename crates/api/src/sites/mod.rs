@@ -415,6 +415,27 @@ where
     Ok(Json(out))
 }
 
+/// The Sites API routes (literal paths win over `/:site_id`).
+pub fn router() -> axum::Router<SharedState> {
+    use axum::routing::{delete, get, put};
+    axum::Router::new()
+        .route("/api/v1/sites", get(list_sites).post(create_site))
+        .route("/api/v1/sites/teams", get(list_teams))
+        .route("/api/v1/sites/goals", get(list_goals).put(put_goal))
+        .route("/api/v1/sites/goals/{goal_id}", delete(delete_goal))
+        .route("/api/v1/sites/custom-props", get(list_props).put(put_prop))
+        .route("/api/v1/sites/custom-props/{*property}", delete(delete_prop))
+        .route("/api/v1/sites/guests", get(list_guests).put(put_guest))
+        .route("/api/v1/sites/guests/{email}", delete(delete_guest))
+        .route("/api/v1/sites/shared-links", put(put_shared_link))
+        .route("/api/v1/sites/segments", get(list_segments).put(put_segment))
+        .route("/api/v1/sites/segments/{segment_id}", delete(delete_segment))
+        .route("/api/v1/sites/funnels", get(list_funnels).put(put_funnel))
+        .route("/api/v1/sites/funnels/{funnel_id}", delete(delete_funnel))
+        .route("/api/v1/sites/{site_id}", get(get_site).put(update_site).delete(delete_site))
+        .route("/api/v1/stats/funnel", get(funnel_stats))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,24 +518,4 @@ mod tests {
         m.insert("limit".into(), json!("1000"));
         assert_eq!(page_params(&m).unwrap().limit, 100);
     }
-}
-
-/// The Sites API routes (literal paths win over `/:site_id`).
-pub fn router() -> axum::Router<SharedState> {
-    use axum::routing::{delete, get, put};
-    axum::Router::new()
-        .route("/api/v1/sites", get(list_sites).post(create_site))
-        .route("/api/v1/sites/teams", get(list_teams))
-        .route("/api/v1/sites/goals", get(list_goals).put(put_goal))
-        .route("/api/v1/sites/goals/{goal_id}", delete(delete_goal))
-        .route("/api/v1/sites/custom-props", get(list_props).put(put_prop))
-        .route("/api/v1/sites/custom-props/{*property}", delete(delete_prop))
-        .route("/api/v1/sites/guests", get(list_guests).put(put_guest))
-        .route("/api/v1/sites/guests/{email}", delete(delete_guest))
-        .route("/api/v1/sites/shared-links", put(put_shared_link))
-        .route("/api/v1/sites/segments", get(list_segments).put(put_segment))
-        .route("/api/v1/sites/segments/{segment_id}", delete(delete_segment))
-        .route("/api/v1/sites/funnels", get(list_funnels).put(put_funnel))
-        .route("/api/v1/sites/funnels/{funnel_id}", delete(delete_funnel))
-        .route("/api/v1/sites/{site_id}", get(get_site).put(update_site).delete(delete_site))
 }

@@ -7,10 +7,6 @@ use crate::goals;
 use axum::extract::{Path, State};
 use tally_store::Guest;
 
-fn site_param(req: &Req) -> &Value {
-    req.get("site_id").unwrap_or(&Value::Null)
-}
-
 // --------------------------------------------------------------------------------------------- goals
 
 fn list_goals_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
@@ -19,7 +15,7 @@ fn list_goals_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     let site = find_site(state, &caller, site_id, READ_ROLES)?;
     let pp = page_params(&req.params)?;
     let mut list = state.config.goals(site.id)?;
-    list.sort_by(|a, b| b.id.cmp(&a.id));
+    list.sort_by_key(|x| std::cmp::Reverse(x.id));
     list.truncate(goals::MAX_GOALS_PER_SITE);
     let (page, meta) = paginate(list, |g| vec![g.id], &pp);
     let items: Vec<Value> = page
@@ -38,7 +34,12 @@ fn list_goals_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     Ok(json!({"goals": items, "meta": meta}))
 }
 
-pub async fn list_goals(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn list_goals(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     run(state, Req::new(headers, &uri, &body, vec![]), list_goals_impl).await
 }
 
@@ -72,7 +73,12 @@ fn put_goal_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     Ok(goals::goal_json(&goal, &site.domain))
 }
 
-pub async fn put_goal(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn put_goal(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     run(state, Req::new(headers, &uri, &body, vec![]), put_goal_impl).await
 }
 
@@ -108,8 +114,7 @@ pub const MAX_PROP_KEY_LENGTH: usize = 300;
 
 fn list_props_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     let caller = req.authorize(state, Scope::SitesRead, true)?;
-    let site_id =
-        expect(&req.params, "site_id").ok_or_else(|| missing("site_id", "list custom properties"))?;
+    let site_id = expect(&req.params, "site_id").ok_or_else(|| missing("site_id", "list custom properties"))?;
     let site = find_site(state, &caller, site_id, READ_ROLES)?;
     let mut props = site.allowed_event_props.clone();
     props.sort();
@@ -117,7 +122,12 @@ fn list_props_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     Ok(json!({"custom_properties": items}))
 }
 
-pub async fn list_props(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn list_props(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     run(state, Req::new(headers, &uri, &body, vec![]), list_props_impl).await
 }
 
@@ -154,7 +164,12 @@ fn put_prop_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     Ok(json!({"created": true}))
 }
 
-pub async fn put_prop(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn put_prop(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     run(state, Req::new(headers, &uri, &body, vec![]), put_prop_impl).await
 }
 
@@ -187,11 +202,7 @@ pub async fn delete_prop(
 
 /// Accepted guests first, then pending invitations, each newest first.
 fn guest_key(g: &Guest) -> Vec<i64> {
-    vec![
-        (g.status == "accepted") as i64,
-        g.inserted_at.and_utc().timestamp_micros(),
-        g.id,
-    ]
+    vec![(g.status == "accepted") as i64, g.inserted_at.and_utc().timestamp_micros(), g.id]
 }
 
 fn guest_json(g: &Guest) -> Value {
@@ -210,7 +221,12 @@ fn list_guests_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     Ok(json!({"guests": page.iter().map(guest_json).collect::<Vec<_>>(), "meta": meta}))
 }
 
-pub async fn list_guests(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn list_guests(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     run(state, Req::new(headers, &uri, &body, vec![]), list_guests_impl).await
 }
 
@@ -252,7 +268,12 @@ fn put_guest_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     }
 }
 
-pub async fn put_guest(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn put_guest(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
     run(state, Req::new(headers, &uri, &body, vec![]), put_guest_impl).await
 }
 

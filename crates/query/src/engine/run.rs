@@ -83,6 +83,8 @@ enum Agg {
     BounceDen,
     Duration,
     SessionPageviews,
+    /// Number of sessions (denominator of session averages).
+    Sessions,
 }
 
 struct Planner<'a> {
@@ -138,6 +140,7 @@ impl<'a> Planner<'a> {
                 (Agg::BounceDen, _) => "count(*)".into(),
                 (Agg::Duration, _) => "sum(duration)".into(),
                 (Agg::SessionPageviews, _) => "sum(pageviews)".into(),
+                (Agg::Sessions, _) => "count(*)".into(),
             }));
         }
         // Bounce rate with a top-level page filter: only sessions that entered on a matching page count.
@@ -376,6 +379,7 @@ struct Acc {
     bounce_den: Option<f64>,
     duration: Option<f64>,
     session_pageviews: Option<f64>,
+    sessions: Option<f64>,
     /// Sum of per-session max scroll depths, and the number of such sessions.
     scroll_sum: f64,
     scroll_n: f64,
@@ -397,6 +401,7 @@ impl Acc {
         add(&mut self.bounces, v[3]);
         add(&mut self.bounce_den, v[1]);
         add(&mut self.duration, v[4]);
+        add(&mut self.sessions, v[1]);
         add(&mut self.events, v[5]);
         self.top_secs += v[6];
         self.top_n += v[7];
@@ -416,6 +421,7 @@ impl Acc {
             Agg::BounceDen => &mut self.bounce_den,
             Agg::Duration => &mut self.duration,
             Agg::SessionPageviews => &mut self.session_pageviews,
+            Agg::Sessions => &mut self.sessions,
         };
         *slot = v;
     }
@@ -449,12 +455,13 @@ pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runn
     for m in &q.metrics {
         match m {
             Metric::BounceRate => session_metrics.extend([Agg::Bounces, Agg::BounceDen]),
-            Metric::VisitDuration => session_metrics.extend([Agg::Duration, Agg::Visits]),
-            Metric::ViewsPerVisit => session_metrics.extend([Agg::SessionPageviews, Agg::Visits]),
+            Metric::VisitDuration => session_metrics.extend([Agg::Duration, Agg::Sessions]),
+            Metric::ViewsPerVisit => session_metrics.extend([Agg::SessionPageviews, Agg::Sessions]),
             _ => {}
         }
     }
-    session_metrics.dedup();
+    let mut seen = Vec::new();
+    session_metrics.retain(|a| if seen.contains(a) { false } else { seen.push(*a); true });
     let event_context = dims.iter().any(|d| d.is_event()) || q.filters.iter().any(is_event_filter);
     let either_on_events = event_context
         || (session_metrics.is_empty() && !event_metrics.is_empty())
@@ -619,7 +626,7 @@ pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runn
                     json!(if den > 0.0 { (100.0 * a.bounces.unwrap_or(0.0) / den).round().max(0.0) as i64 } else { 0 })
                 }
                 Metric::VisitDuration => {
-                    let n = a.visits.unwrap_or(0.0);
+                    let n = a.sessions.unwrap_or(0.0);
                     if n > 0.0 {
                         let v = (a.duration.unwrap_or(0.0) / n).round().max(0.0);
                         if imports_included {
@@ -634,7 +641,7 @@ pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runn
                     }
                 }
                 Metric::ViewsPerVisit => {
-                    let n = a.visits.unwrap_or(0.0);
+                    let n = a.sessions.unwrap_or(0.0);
                     json!(if n > 0.0 { round_to(a.session_pageviews.unwrap_or(0.0) / n, 2).max(0.0) } else { 0.0 })
                 }
                 Metric::ScrollDepth => {

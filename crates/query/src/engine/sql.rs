@@ -280,11 +280,10 @@ impl Ctx<'_> {
                 }
             }
             Dimension::Prop(name) => {
-                let (k, v) = if table == Table::Events {
-                    ("meta_key", "meta_value")
-                } else {
-                    ("entry_meta_key", "entry_meta_value")
-                };
+                // `is` also matches events without the property when "(none)" is a clause; `is_not` is its
+                // complement; the other operators need the property to be present.
+                let (k, v) =
+                    if table == Table::Events { ("meta_key", "meta_value") } else { ("entry_meta_key", "entry_meta_value") };
                 let value = Frag::with(self.d.prop_value(k, v), vec![Param::Text(name.clone())]);
                 let has = Frag::with(self.d.has_prop(k), vec![Param::Text(name.clone())]);
                 let strs: Vec<String> = clauses.iter().map(Clause::as_text).collect();
@@ -292,15 +291,21 @@ impl Ctx<'_> {
                 let real: Vec<String> = strs.into_iter().filter(|s| s != "(none)").collect();
                 let mut m = has.clone();
                 m.push_str(" AND ");
-                m.push(self.compare_values(value, *op, &real, *case_sensitive));
-                let mut p = m.wrap("(", ")");
-                if none && matches!(op, Op::Is | Op::IsNot) {
-                    let mut o = p.wrap("(", " OR NOT ");
-                    o.push(has);
-                    o.push_str(")");
-                    p = o;
+                let cmp = self.compare_values(value, *op, &real, *case_sensitive);
+                if matches!(op, Op::Is | Op::IsNot) {
+                    m.push(cmp);
+                    let mut p = m.wrap("(", ")");
+                    if none {
+                        let mut o = p.wrap("(", " OR NOT ");
+                        o.push(has);
+                        o.push_str(")");
+                        p = o;
+                    }
+                    p
+                } else {
+                    m.push(if negated { cmp.wrap("(NOT ", ")") } else { cmp });
+                    return m.wrap("(", ")");
                 }
-                p
             }
             Dimension::City => {
                 let ints: Vec<i64> = clauses.iter().filter_map(|c| c.as_text().parse().ok()).collect();

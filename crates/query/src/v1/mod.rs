@@ -31,7 +31,7 @@ use crate::context::SiteContext;
 use crate::parse::build::INTERNAL_PROP_KEYS;
 use crate::parse::comparisons::comparison_range;
 use filters::FilterSyntax;
-use period::{Interval, Period};
+use period::Interval;
 
 /// Query-string parameters (the last occurrence of a name wins, as in Phoenix).
 pub type Params = HashMap<String, String>;
@@ -188,6 +188,9 @@ pub fn plan(endpoint: Endpoint, params: &Params, site: &SiteContext, now: DateTi
     let mut ctx = site.clone();
     ctx.props_available = true;
     let mut query = crate::parse_query(&body, &ctx, now).map_err(|e| V1Error::bad_request(e.message))?;
+    let cutoff = legacy_time_on_page_cutoff(site);
+    query.include.legacy_time_on_page_cutoff_raw = Some(cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    query.include.legacy_time_on_page_cutoff = Some(cutoff);
 
     match endpoint {
         Endpoint::Aggregate => {
@@ -218,6 +221,33 @@ pub fn plan(endpoint: Endpoint, params: &Params, site: &SiteContext, now: DateTi
     };
 
     Ok(Plan { endpoint, query, comparison, metrics, property })
+}
+
+/// The instant up to which v1 computes `time_on_page` with the legacy method: v1 follows the
+/// site's own cutoff (Plausible's `set_time_on_page_data`), unlike v2's public route. A site
+/// without a cutoff never had the new metric, so everything is legacy; a cutoff date becomes
+/// its midnight in the site timezone (earlier instant when ambiguous, the instant before a
+/// gap); Plausible's epoch marker `1970-01-01` ("always new") becomes 2000-01-01.
+pub fn legacy_time_on_page_cutoff(site: &SiteContext) -> DateTime<Utc> {
+    use chrono::{Datelike, LocalResult, TimeZone};
+    let far_future = Utc.with_ymd_and_hms(9999, 1, 1, 0, 0, 0).single().unwrap_or(DateTime::<Utc>::MAX_UTC);
+    match site.legacy_time_on_page_cutoff {
+        None => far_future,
+        Some(d) if (d.year(), d.month(), d.day()) == (1970, 1, 1) => {
+            Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single().unwrap_or(far_future)
+        }
+        Some(d) => {
+            let midnight = d.and_hms_opt(0, 0, 0).unwrap_or_default();
+            match site.timezone.from_local_datetime(&midnight) {
+                LocalResult::Single(t) => t.with_timezone(&Utc),
+                LocalResult::Ambiguous(a, b) => a.min(b).with_timezone(&Utc),
+                LocalResult::None => {
+                    crate::parse::date_range::local_instant(site.timezone, midnight, true).with_timezone(&Utc)
+                        - chrono::Duration::seconds(1)
+                }
+            }
+        }
+    }
 }
 
 fn validate_property(property: Option<&str>) -> Result<&str, V1Error> {
@@ -295,14 +325,14 @@ fn validate_filters(filters: &[Value], site: &SiteContext) -> Result<(), V1Error
                 other => vec![other],
             };
             let configured = |name: &str| {
-                site.goals
-                    .iter()
-                    .any(|g| g.display_name == name && (site.props_available || g.custom_props.is_empty()))
+                site.goals.iter().any(|g| g.display_name == name && (site.props_available || g.custom_props.is_empty()))
             };
             if let Some(found) = clauses.iter().find(|c| !c.as_str().is_some_and(configured)) {
                 let found = interpolate(found);
                 let head = match found.strip_prefix("Visit ") {
-                    Some(path) => format!("The pageview goal for the pathname `{path}` is not configured for this site. "),
+                    Some(path) => {
+                        format!("The pageview goal for the pathname `{path}` is not configured for this site. ")
+                    }
                     None => format!("The goal `{found}` is not configured for this site. "),
                 };
                 return Err(V1Error::bad_request(format!(

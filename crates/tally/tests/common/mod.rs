@@ -249,7 +249,11 @@ impl Server {
             None => body["personal"] = json!(true),
         }
         let t = self.admin("POST", "/api/admin/teams", body);
-        TestTeam { id: t["id"].as_i64().unwrap(), identifier: t["identifier"].as_str().unwrap().to_string(), owner: owner.to_string() }
+        TestTeam {
+            id: t["id"].as_i64().unwrap(),
+            identifier: t["identifier"].as_str().unwrap().to_string(),
+            owner: owner.to_string(),
+        }
     }
 
     pub fn add_member(&self, team: &TestTeam, email: &str, role: &str) {
@@ -284,4 +288,28 @@ pub fn email(label: &str) -> String {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     format!("{label}-{}-{n}@example.test", std::process::id())
+}
+
+impl Server {
+    /// `GET path?query` with a Bearer key; the query pairs are form-encoded. Returns (status, JSON body).
+    pub fn get_v1(&self, key: &str, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
+        let qs: String = query
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let auth = format!("Bearer {key}");
+        let (s, t, _) = self.send("GET", &format!("{path}?{qs}"), &[("Authorization", &auth)], None);
+        (s, serde_json::from_str(&t).unwrap_or(Value::String(t)))
+    }
+}
+
+/// Percent-encodes everything but unreserved characters.
+pub fn encode_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
