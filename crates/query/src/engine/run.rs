@@ -185,13 +185,17 @@ impl<'a> Planner<'a> {
             sql.push_str(" AND name <> 'engagement'");
         }
         if goal_dim {
-            let mut case = Frag::raw(" AND CASE goal_idx");
-            for (i, g) in self.goal_list().iter().enumerate() {
-                case.push(Frag::with(" WHEN ? THEN ", vec![Param::Int(i as i64)]));
-                case.push(c.goal_condition(g));
+            if self.goal_list().is_empty() {
+                sql.push_str(" AND FALSE");
+            } else {
+                let mut case = Frag::raw(" AND CASE goal_idx");
+                for (i, g) in self.goal_list().iter().enumerate() {
+                    case.push(Frag::with(" WHEN ? THEN ", vec![Param::Int(i as i64)]));
+                    case.push(c.goal_condition(g));
+                }
+                case.push_str(" ELSE FALSE END");
+                sql.push(case);
             }
-            case.push_str(" ELSE FALSE END");
-            sql.push(case);
         }
         self.push_filters(&mut sql, table, filters);
         if !dims.is_empty() {
@@ -269,7 +273,12 @@ impl<'a> Planner<'a> {
     }
 
     /// time_on_page: engaged seconds / visits with engagement, per group.
-    fn time_on_page(&self, dims: &[Dimension], filters: &[Filter]) -> Result<HashMap<Key, (f64, f64)>, String> {
+    fn time_on_page(
+        &self,
+        dims: &[Dimension],
+        filters: &[Filter],
+        from: Option<NaiveDateTime>,
+    ) -> Result<HashMap<Key, (f64, f64)>, String> {
         let c = &self.ctx;
         let mut sql = Frag::raw("SELECT ");
         let mut sel: Vec<Frag> = dims.iter().map(|d| c.dimension(d, Table::Events)).collect();
@@ -279,6 +288,9 @@ impl<'a> Planner<'a> {
         sql.push_str(" FROM events WHERE ");
         sql.push(c.events_range());
         sql.push_str(" AND name = 'engagement'");
+        if let Some(t) = from {
+            sql.push(Frag::with(" AND timestamp >= ?", vec![Param::Timestamp(t)]));
+        }
         self.push_filters(&mut sql, Table::Events, filters);
         if !dims.is_empty() {
             sql.push_str(&format!(
@@ -293,6 +305,92 @@ impl<'a> Planner<'a> {
                 let n = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
                 let total_ms = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
                 (self.key(dims, &r), (total_ms / 1000.0, n))
+            })
+            .collect())
+    }
+
+    /// Legacy time on page (pageview-gap method): per session, each non-engagement event lasts until the
+    /// session's next event; per page, engaged seconds and the number of distinct transitions to another
+    /// page. `until`: only events before this instant (when the new method covers the rest).
+    fn legacy_time_on_page(
+        &self,
+        by_page: bool,
+        filters: &[Filter],
+        until: Option<NaiveDateTime>,
+    ) -> Result<HashMap<Key, (f64, f64)>, String> {
+        let c = &self.ctx;
+        let is_page = |f: &&Filter| matches!(f, Filter::Simple { dim: Dimension::Page, .. });
+        let is_prop = |f: &&Filter| matches!(f, Filter::Simple { dim: Dimension::Prop(_), .. });
+        let base: Vec<Filter> =
+            filters.iter().filter(|f| !is_page(f) && !(by_page && is_prop(f))).cloned().collect();
+        let mut w = Frag::raw(
+            "SELECT session_id, pathname, timestamp, \
+             lead(timestamp) OVER (PARTITION BY session_id ORDER BY timestamp, rowid) AS next_ts, \
+             lead(pathname) OVER (PARTITION BY session_id ORDER BY timestamp, rowid) AS next_path \
+             FROM events WHERE ",
+        );
+        w.push(c.events_range());
+        w.push_str(" AND name <> 'engagement'");
+        if let Some(t) = until {
+            w.push(Frag::with(" AND timestamp < ?", vec![Param::Timestamp(t)]));
+        }
+        self.push_filters(&mut w, Table::Events, &base);
+        let mut t = Frag::raw(
+            "SELECT pathname, next_path, session_id, \
+             sum(epoch(next_ts) - epoch(timestamp)) AS dur, any_value(next_path <> pathname) AS transition FROM (",
+        );
+        t.push(w);
+        t.push_str(") w WHERE next_ts IS NOT NULL");
+        if !by_page {
+            for f in filters.iter().filter(is_page) {
+                t.push_str(" AND ");
+                t.push(c.filter(f, Table::Events));
+            }
+        }
+        t.push_str(" GROUP BY pathname, next_path, session_id");
+        let mut sql = Frag::raw(if by_page { "SELECT pathname, " } else { "SELECT " });
+        sql.push_str("sum(dur), count(*) FILTER (WHERE transition) FROM (");
+        sql.push(t);
+        sql.push_str(") t");
+        if by_page {
+            sql.push_str(" GROUP BY pathname");
+        }
+        let rows = self.run_sql(&sql)?;
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                let n = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
+                let secs = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
+                (r.into_iter().map(|c| c.json()).collect(), (secs, n))
+            })
+            .collect())
+    }
+
+    /// Imported pages for the legacy method: time on page and page views that were not exits.
+    fn legacy_imported_time_on_page(&self) -> Result<HashMap<Key, (f64, f64)>, String> {
+        let q = self.q;
+        let ids: Vec<Param> = q.imports.iter().map(|i| Param::Int(i.id)).collect();
+        let d = self.ctx.d;
+        let sql = Frag::with(
+            format!(
+                "SELECT page, sum(total_time_on_page), sum(pageviews) - sum(exits) FROM imported_pages \
+                 WHERE site_id = ? AND import_id IN ({}) AND date >= {} AND date <= {} GROUP BY page",
+                vec!["?"; ids.len()].join(", "),
+                d.date_param(),
+                d.date_param()
+            ),
+            std::iter::once(Param::Int(self.ctx.site_id))
+                .chain(ids)
+                .chain([Param::Date(q.date_range.first_date()), Param::Date(q.date_range.last_date())])
+                .collect(),
+        );
+        let rows = self.run_sql(&sql)?;
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                let n = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
+                let secs = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
+                (r.into_iter().map(|c| c.json()).collect(), (secs, n))
             })
             .collect())
     }
@@ -383,6 +481,8 @@ struct Acc {
     /// Sum of per-session max scroll depths, and the number of such sessions.
     scroll_sum: f64,
     scroll_n: f64,
+    /// Sessions that ended on this (exit) page.
+    exits: f64,
     /// Engaged seconds, and visits with engagement.
     top_secs: f64,
     top_n: f64,
@@ -525,12 +625,37 @@ pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runn
             });
         }
     }
-    if wants(Metric::TimeOnPage) {
-        for (key, (secs, n)) in p.time_on_page(&dims, &q.filters)? {
+    // Time on page: the engagement-based method, and the legacy method for data before the cutoff.
+    let cutoff = q.include.legacy_time_on_page_cutoff.map(|c| c.naive_utc());
+    let include_legacy = wants(Metric::TimeOnPage) && cutoff.is_some_and(|c| c > q.date_range.first_utc());
+    let include_new = cutoff.is_none_or(|c| c <= q.date_range.last_utc());
+    let legacy_mergeable = dims.is_empty() || dims == [Dimension::Page];
+    if wants(Metric::TimeOnPage) && include_new {
+        let from = if include_legacy { cutoff } else { None };
+        for (key, (secs, n)) in p.time_on_page(&dims, &q.filters, from)? {
             upsert(key, &mut |acc| {
                 acc.top_secs += secs;
                 acc.top_n += n;
             });
+        }
+    }
+
+    // Exit rate: exits of each exit page over the page views of that page (without exit-page filters).
+    let mut exit_pageviews: HashMap<Key, f64> = HashMap::new();
+    if wants(Metric::ExitRate) {
+        for (d, a) in p.aggregate(Table::Sessions, &dims, &q.filters, &[Agg::Sessions])? {
+            let key = p.key(&dims, &d);
+            let n = a.first().and_then(Cell::f64).unwrap_or(0.0);
+            upsert(key, &mut |acc| acc.exits += n);
+        }
+        let pv_filters: Vec<Filter> = q
+            .filters
+            .iter()
+            .filter(|f| !matches!(f, Filter::Simple { dim: Dimension::ExitPage, .. }))
+            .cloned()
+            .collect();
+        for (d, a) in p.aggregate(Table::Events, &[Dimension::Page], &pv_filters, &[Agg::Pageviews])? {
+            exit_pageviews.insert(p.key(&[Dimension::Page], &d), a.first().and_then(Cell::f64).unwrap_or(0.0));
         }
     }
 
@@ -539,8 +664,41 @@ pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runn
     let imports_included = matches!(imports, Some(Ok(_)));
     if let Some(Ok(sources)) = &imports {
         for src in sources {
-            for (key, v) in p.imported(src, &dims, &q.filters)? {
+            for (key, mut v) in p.imported(src, &dims, &q.filters)? {
+                if !include_new {
+                    // Imported engagement-based time on page belongs to the new method.
+                    v[6] = 0.0;
+                    v[7] = 0.0;
+                }
                 upsert(key, &mut |acc| acc.add_imported(&v));
+            }
+        }
+    }
+    if include_legacy && legacy_mergeable {
+        let until = if include_new { cutoff } else { None };
+        let by_page = !dims.is_empty();
+        let mut legacy = p.legacy_time_on_page(by_page, &q.filters, until)?;
+        if by_page && imports_included {
+            for (k, (secs, n)) in p.legacy_imported_time_on_page()? {
+                let e = legacy.entry(k).or_insert((0.0, 0.0));
+                e.0 += secs;
+                e.1 += n;
+            }
+        }
+        if by_page {
+            // The legacy values join the pages of the main query; they never add pages.
+            for (key, (secs, n)) in legacy {
+                if let Some(i) = index.get(&key) {
+                    rows[*i].1.top_secs += secs;
+                    rows[*i].1.top_n += n;
+                }
+            }
+        } else {
+            for (_, (secs, n)) in legacy {
+                upsert(vec![], &mut |acc| {
+                    acc.top_secs += secs;
+                    acc.top_n += n;
+                });
             }
         }
     }
@@ -623,12 +781,12 @@ pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runn
                 Metric::Events => json!(a.events.unwrap_or(0.0) as i64),
                 Metric::BounceRate => {
                     let den = a.bounce_den.unwrap_or(0.0);
-                    json!(if den > 0.0 { (100.0 * a.bounces.unwrap_or(0.0) / den).round().max(0.0) as i64 } else { 0 })
+                    json!(if den > 0.0 { (100.0 * a.bounces.unwrap_or(0.0) / den).round_ties_even().max(0.0) as i64 } else { 0 })
                 }
                 Metric::VisitDuration => {
                     let n = a.sessions.unwrap_or(0.0);
                     if n > 0.0 {
-                        let v = (a.duration.unwrap_or(0.0) / n).round().max(0.0);
+                        let v = (a.duration.unwrap_or(0.0) / n).round_ties_even().max(0.0);
                         if imports_included {
                             json!(v)
                         } else {
@@ -646,14 +804,14 @@ pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runn
                 }
                 Metric::ScrollDepth => {
                     if a.scroll_n > 0.0 {
-                        json!((a.scroll_sum / a.scroll_n).round() as i64)
+                        json!((a.scroll_sum / a.scroll_n).round_ties_even() as i64)
                     } else {
                         Value::Null
                     }
                 }
                 Metric::TimeOnPage => {
                     if a.top_n > 0.0 {
-                        json!((a.top_secs / a.top_n).round() as i64)
+                        json!((a.top_secs / a.top_n).round_ties_even() as i64)
                     } else {
                         Value::Null
                     }
@@ -678,7 +836,14 @@ pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runn
                     let raw = if *m == Metric::TotalRevenue { a.revenue_sum } else { a.revenue_avg };
                     revenue_value(q, &dims, key, raw)
                 }
-                Metric::ExitRate => Value::Null,
+                Metric::ExitRate => {
+                    let pv = exit_pageviews.get(key).copied().unwrap_or(0.0);
+                    if pv > 0.0 {
+                        json!(round_to(100.0 * a.exits / pv, 1))
+                    } else {
+                        Value::Null
+                    }
+                }
             };
             vals.push(v);
         }
@@ -736,6 +901,14 @@ pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runn
             mw.insert(m.name().into(), json!({"code": w.code(), "warning": w.message()}));
         }
         meta.insert("metric_warnings".into(), Value::Object(mw));
+    }
+    if include_legacy {
+        let local = q.include.legacy_time_on_page_cutoff.map(|c| c.with_timezone(&q.timezone).format("%Y-%m-%d %H:%M:%S").to_string());
+        let mw = meta.entry("metric_warnings").or_insert_with(|| json!({}));
+        mw["time_on_page"] = json!({
+            "code": "legacy_time_on_page_used",
+            "message": format!("Contains less accurate legacy time-on-page data up to {}", local.unwrap_or_default())
+        });
     }
     if q.include.time_labels {
         meta.insert("time_labels".into(), json!(q.time_labels()));
