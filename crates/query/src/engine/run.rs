@@ -528,7 +528,8 @@ impl Acc {
 }
 
 /// Runs the query and returns Plausible's response body.
-pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runner) -> Result<Value, String> {
+/// Sorted result rows (before pagination) and the meta object of a query.
+fn compute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runner) -> Result<(Vec<Row>, Map<String, Value>), String> {
     let first = q.date_range.first_utc().max(q.native_stats_start_at);
     let last = q.date_range.last_utc();
     let ctx =
@@ -539,7 +540,8 @@ pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runn
 
     let wants = |m: Metric| q.metrics.contains(&m);
     let derived = wants(Metric::Percentage) || wants(Metric::ConversionRate) || wants(Metric::GroupConversionRate);
-    let needs_visitors = wants(Metric::Visitors) || derived;
+    // Time on page and scroll depth are reported for the rows (pages, days…) of the main events query.
+    let needs_visitors = wants(Metric::Visitors) || derived || wants(Metric::TimeOnPage) || wants(Metric::ScrollDepth);
     let event_metrics: Vec<Agg> = q
         .metrics
         .iter()
@@ -876,14 +878,6 @@ pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runn
         }
         Ordering::Equal
     });
-    let total_rows = out.len();
-    let results: Vec<Value> = out
-        .into_iter()
-        .skip(q.pagination.offset as usize)
-        .take(q.pagination.limit as usize)
-        .map(|(k, m)| json!({"dimensions": k, "metrics": m}))
-        .collect();
-
     let mut meta = Map::new();
     if let Some(result) = &imports {
         meta.insert("imports_included".into(), json!(result.is_ok()));
@@ -913,6 +907,118 @@ pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runn
     if q.include.time_labels {
         meta.insert("time_labels".into(), json!(q.time_labels()));
     }
+    let _ = has_goal_dim;
+    Ok((out, meta))
+}
+
+/// One result row: dimension values and metric values.
+type Row = (Key, Vec<Value>);
+
+/// The value of a metric for a bucket without data.
+fn empty_value(m: Metric) -> Value {
+    match m {
+        Metric::Visitors | Metric::Visits | Metric::Pageviews | Metric::Events | Metric::BounceRate | Metric::VisitDuration => {
+            json!(0)
+        }
+        Metric::ViewsPerVisit | Metric::ConversionRate | Metric::GroupConversionRate => json!(0.0),
+        _ => Value::Null,
+    }
+}
+
+/// Change between a value and its comparison (stats-api.md §1.11).
+fn change(m: Metric, new: &Value, old: &Value) -> Value {
+    let (Some(n), Some(o)) = (value_number(new), value_number(old)) else { return Value::Null };
+    match m {
+        Metric::BounceRate => {
+            if o == 0.0 {
+                Value::Null
+            } else {
+                json!((n - o) as i64)
+            }
+        }
+        Metric::ConversionRate | Metric::GroupConversionRate => json!(round_to(n - o, 1)),
+        _ => {
+            if o == 0.0 {
+                json!(if n > 0.0 { 100 } else { 0 })
+            } else {
+                json!(((n - o) / o * 100.0).round() as i64)
+            }
+        }
+    }
+}
+
+fn value_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::Object(o) => o.get("value").and_then(Value::as_f64),
+        _ => None,
+    }
+}
+
+/// Runs the query (and its comparison, if requested) and returns Plausible's response body.
+pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runner) -> Result<Value, String> {
+    let (mut rows, mut meta) = compute(q, site_id, dialect, runner)?;
+    let time_idx = q.dimensions.iter().position(|d| d.is_time());
+    let comparison = match &q.include.comparisons {
+        Some(c) => {
+            let mut q2 = q.clone();
+            q2.date_range = c.date_range.clone();
+            q2.include.comparisons = None;
+            q2.include.total_rows = false;
+            q2.include.time_labels = false;
+            q2.pagination = Default::default();
+            Some((compute(&q2, site_id, dialect, runner)?.0, q2))
+        }
+        None => None,
+    };
+    // With a single time dimension and a comparison, every bucket is present (zero-filled).
+    if let (Some(_), Some(_), 1) = (&comparison, time_idx, q.dimensions.len()) {
+        let labels = q.time_labels();
+        let mut by_label: HashMap<String, Vec<Value>> =
+            rows.drain(..).map(|(k, m)| (k[0].as_str().unwrap_or_default().to_string(), m)).collect();
+        rows = labels
+            .into_iter()
+            .map(|l| {
+                let m = by_label.remove(&l).unwrap_or_else(|| q.metrics.iter().map(|m| empty_value(*m)).collect());
+                (vec![json!(l)], m)
+            })
+            .collect();
+    }
+    let total_rows = rows.len();
+    let page: Vec<Row> = rows.into_iter().skip(q.pagination.offset as usize).take(q.pagination.limit as usize).collect();
+    let results: Vec<Value> = match &comparison {
+        None => page.into_iter().map(|(k, m)| json!({"dimensions": k, "metrics": m})).collect(),
+        Some((crows, q2)) => {
+            let empty: Vec<Value> = q.metrics.iter().map(|m| empty_value(*m)).collect();
+            let clabels = if time_idx.is_some() && q.dimensions.len() == 1 { q2.time_labels() } else { vec![] };
+            let main_labels = q.time_labels();
+            page.into_iter()
+                .map(|(k, m)| {
+                    let (ck, cm) = if !clabels.is_empty() {
+                        // Pair time buckets by position.
+                        let pos = main_labels.iter().position(|l| Some(l.as_str()) == k[0].as_str()).unwrap_or(0);
+                        let label = clabels.get(pos).cloned().unwrap_or_default();
+                        let cm = crows
+                            .iter()
+                            .find(|(ck, _)| ck[0].as_str() == Some(label.as_str()))
+                            .map(|r| r.1.clone())
+                            .unwrap_or_else(|| empty.clone());
+                        (vec![json!(label)], cm)
+                    } else {
+                        let non_time = |key: &Key| -> Key {
+                            key.iter().enumerate().filter(|(i, _)| Some(*i) != time_idx).map(|(_, v)| v.clone()).collect()
+                        };
+                        match crows.iter().find(|(ck, _)| non_time(ck) == non_time(&k)) {
+                            Some((ck, cm)) => (ck.clone(), cm.clone()),
+                            None => (k.clone(), empty.clone()),
+                        }
+                    };
+                    let ch: Vec<Value> = q.metrics.iter().enumerate().map(|(i, met)| change(*met, &m[i], &cm[i])).collect();
+                    json!({"dimensions": k, "metrics": m, "comparison": {"dimensions": ck, "metrics": cm, "change": ch}})
+                })
+                .collect()
+        }
+    };
     if q.include.total_rows {
         meta.insert("total_rows".into(), json!(total_rows));
     }
@@ -926,7 +1032,6 @@ pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runn
     body.insert("results".into(), Value::Array(results));
     body.insert("meta".into(), Value::Object(sorted));
     body.insert("query".into(), q.echo());
-    let _ = has_goal_dim;
     Ok(Value::Object(body))
 }
 
