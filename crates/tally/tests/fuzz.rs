@@ -4,17 +4,8 @@
 mod common;
 use common::Server;
 use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
 use serde_json::{json, Value};
-use std::sync::OnceLock;
-
-fn server() -> &'static (Server, String, String) {
-    static S: OnceLock<(Server, String, String)> = OnceLock::new();
-    S.get_or_init(|| {
-        let s = Server::start();
-        let (domain, key) = s.setup_site("enterprise", json!({}));
-        (s, domain, key)
-    })
-}
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -51,48 +42,78 @@ fn event_like(domain: String) -> impl Strategy<Value = Value> {
     })
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
-
-    #[test]
-    fn random_bytes_to_the_events_api(body in prop::collection::vec(any::<u8>(), 0..600)) {
-        let (s, _, _) = server();
-        let (status, _, _) = s.send("POST", "/api/event", &[("Content-Type", "text/plain")], Some(&body));
-        prop_assert!(status == 202 || status == 400, "status {status}");
-    }
-
-    #[test]
-    fn random_json_events(ev in event_like("placeholder".into())) {
-        let (s, domain, _) = server();
-        let mut ev = ev;
-        if ev.get("d").is_some() { ev["d"] = json!(domain); }
-        let body = serde_json::to_vec(&ev).unwrap();
-        let (status, text, _) = s.send("POST", "/api/event", &[("Content-Type", "application/json")], Some(&body));
-        prop_assert!(status == 202 || status == 400, "status {status}: {text} for {ev}");
-    }
-
-    #[test]
-    fn random_ndjson_import(lines in prop::collection::vec(prop_oneof![json_value().prop_map(|v| v.to_string()), ".{0,80}"], 0..6)) {
-        let (s, domain, _) = server();
-        let body = lines.join("\n");
-        let auth = format!("Bearer {}", s.token);
-        let (status, text, _) = s.send("POST", &format!("/api/admin/sites/{domain}/events"), &[("Authorization", &auth), ("Content-Type", "application/x-ndjson")], Some(body.as_bytes()));
-        prop_assert!(status == 200 || status == 400, "status {status}: {text}");
-    }
-
-    #[test]
-    fn random_v2_queries(body in json_value(), metrics in prop::collection::vec(prop::sample::select(vec!["visitors", "visits", "pageviews", "bounce_rate", "events", "percentage", "scroll_depth", "time_on_page", "conversion_rate", "foo"]), 1..4)) {
-        let (s, domain, key) = server();
-        let mut q = json!({"site_id": domain, "metrics": metrics, "date_range": "all"});
-        if let Value::Object(extra) = body { for (k, v) in extra { q[k] = v; } q["site_id"] = json!(domain); }
-        let (status, resp) = s.query(key, q.clone());
-        prop_assert!(status == 200 || status == 400, "status {status}: {resp} for {q}");
-    }
+fn config() -> ProptestConfig {
+    ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() }
 }
 
+/// One server for all properties, owned by the test so it is stopped at the end.
 #[test]
-fn server_is_still_healthy_after_fuzzing() {
-    let (s, _, _) = server();
+fn bad_input_never_yields_a_server_error() {
+    let s = Server::start();
+    let (domain, key) = s.setup_site("enterprise", json!({}));
+    let mut runner = TestRunner::new(config());
+
+    runner
+        .run(&prop::collection::vec(any::<u8>(), 0..600), |body| {
+            let (status, _, _) = s.send("POST", "/api/event", &[("Content-Type", "text/plain")], Some(&body));
+            prop_assert!(status == 202 || status == 400, "status {status}");
+            Ok(())
+        })
+        .unwrap();
+
+    runner
+        .run(&event_like(domain.clone()), |ev| {
+            let body = serde_json::to_vec(&ev).unwrap();
+            let (status, text, _) = s.send("POST", "/api/event", &[("Content-Type", "application/json")], Some(&body));
+            prop_assert!(status == 202 || status == 400, "status {status}: {text} for {ev}");
+            Ok(())
+        })
+        .unwrap();
+
+    let auth = format!("Bearer {}", s.token);
+    let lines = prop::collection::vec(prop_oneof![json_value().prop_map(|v| v.to_string()), ".{0,80}"], 0..6);
+    runner
+        .run(&lines, |lines| {
+            let body = lines.join("\n");
+            let (status, text, _) = s.send(
+                "POST",
+                &format!("/api/admin/sites/{domain}/events"),
+                &[("Authorization", &auth), ("Content-Type", "application/x-ndjson")],
+                Some(body.as_bytes()),
+            );
+            prop_assert!(status == 200 || status == 400, "status {status}: {text}");
+            Ok(())
+        })
+        .unwrap();
+
+    let metric_names = vec![
+        "visitors",
+        "visits",
+        "pageviews",
+        "bounce_rate",
+        "events",
+        "percentage",
+        "scroll_depth",
+        "time_on_page",
+        "conversion_rate",
+        "foo",
+    ];
+    let queries = (json_value(), prop::collection::vec(prop::sample::select(metric_names), 1..4));
+    runner
+        .run(&queries, |(body, metrics)| {
+            let mut q = json!({"site_id": domain, "metrics": metrics, "date_range": "all"});
+            if let Value::Object(extra) = body {
+                for (k, v) in extra {
+                    q[k] = v;
+                }
+                q["site_id"] = json!(domain);
+            }
+            let (status, resp) = s.query(&key, q.clone());
+            prop_assert!(status == 200 || status == 400, "status {status}: {resp} for {q}");
+            Ok(())
+        })
+        .unwrap();
+
     let (status, body, _) = s.send("GET", "/api/health", &[], None);
-    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#), "still healthy after fuzzing");
 }

@@ -319,6 +319,18 @@ impl Ctx<'_> {
                 }
             });
         }
+        // Imported rows without a UTM value are not reported under UTM dimensions.
+        for d in dims {
+            if let Dimension::UtmMedium
+            | Dimension::UtmSource
+            | Dimension::UtmCampaign
+            | Dimension::UtmContent
+            | Dimension::UtmTerm = d
+            {
+                let col = column(d).map(|c| c.1).unwrap_or("''");
+                sql.push_str(&format!(" AND coalesce({col}, '') <> ''"));
+            }
+        }
         for f in filters.iter().filter(|f| !matches!(f, Filter::Simple { dim: Dimension::Goal, .. })) {
             sql.push_str(" AND ");
             sql.push(self.imported_filter(f));

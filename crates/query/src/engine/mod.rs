@@ -3,6 +3,7 @@
 pub mod dialect;
 pub mod imports;
 pub mod money;
+pub mod names;
 pub mod run;
 pub mod sql;
 

@@ -4,6 +4,7 @@
 
 use super::dialect::Dialect;
 use super::imports;
+use super::names;
 use super::sql::{Ctx, Frag, Param, Table};
 use crate::ast::{Dimension, Direction, Filter, Metric, OrderKey, Query, RevenueCurrencies};
 use crate::context::Goal;
@@ -321,8 +322,7 @@ impl<'a> Planner<'a> {
         let c = &self.ctx;
         let is_page = |f: &&Filter| matches!(f, Filter::Simple { dim: Dimension::Page, .. });
         let is_prop = |f: &&Filter| matches!(f, Filter::Simple { dim: Dimension::Prop(_), .. });
-        let base: Vec<Filter> =
-            filters.iter().filter(|f| !is_page(f) && !(by_page && is_prop(f))).cloned().collect();
+        let base: Vec<Filter> = filters.iter().filter(|f| !is_page(f) && !(by_page && is_prop(f))).cloned().collect();
         let mut w = Frag::raw(
             "SELECT session_id, pathname, timestamp, \
              lead(timestamp) OVER (PARTITION BY session_id ORDER BY timestamp, rowid) AS next_ts, \
@@ -440,6 +440,8 @@ impl<'a> Planner<'a> {
                     self.goal_list().get(i as usize).map(|g| json!(g.display_name)).unwrap_or(Value::Null)
                 }
                 Dimension::City => json!(c.f64().unwrap_or(0.0) as i64),
+                Dimension::CityName => names::name_of(d, &json!(c.f64().unwrap_or(0.0) as i64)),
+                Dimension::CountryName | Dimension::RegionName => names::name_of(d, &c.json()),
                 _ => c.json(),
             })
             .collect()
@@ -529,7 +531,12 @@ impl Acc {
 
 /// Runs the query and returns Plausible's response body.
 /// Sorted result rows (before pagination) and the meta object of a query.
-fn compute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runner) -> Result<(Vec<Row>, Map<String, Value>), String> {
+fn compute(
+    q: &Query,
+    site_id: i64,
+    dialect: &dyn Dialect,
+    runner: &dyn Runner,
+) -> Result<(Vec<Row>, Map<String, Value>), String> {
     let first = q.date_range.first_utc().max(q.native_stats_start_at);
     let last = q.date_range.last_utc();
     let ctx =
@@ -563,7 +570,14 @@ fn compute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runner) 
         }
     }
     let mut seen = Vec::new();
-    session_metrics.retain(|a| if seen.contains(a) { false } else { seen.push(*a); true });
+    session_metrics.retain(|a| {
+        if seen.contains(a) {
+            false
+        } else {
+            seen.push(*a);
+            true
+        }
+    });
     let event_context = dims.iter().any(|d| d.is_event()) || q.filters.iter().any(is_event_filter);
     let either_on_events = event_context
         || (session_metrics.is_empty() && !event_metrics.is_empty())
@@ -783,7 +797,11 @@ fn compute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runner) 
                 Metric::Events => json!(a.events.unwrap_or(0.0) as i64),
                 Metric::BounceRate => {
                     let den = a.bounce_den.unwrap_or(0.0);
-                    json!(if den > 0.0 { (100.0 * a.bounces.unwrap_or(0.0) / den).round_ties_even().max(0.0) as i64 } else { 0 })
+                    json!(if den > 0.0 {
+                        (100.0 * a.bounces.unwrap_or(0.0) / den).round_ties_even().max(0.0) as i64
+                    } else {
+                        0
+                    })
                 }
                 Metric::VisitDuration => {
                     let n = a.sessions.unwrap_or(0.0);
@@ -897,7 +915,10 @@ fn compute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runner) 
         meta.insert("metric_warnings".into(), Value::Object(mw));
     }
     if include_legacy {
-        let local = q.include.legacy_time_on_page_cutoff.map(|c| c.with_timezone(&q.timezone).format("%Y-%m-%d %H:%M:%S").to_string());
+        let local = q
+            .include
+            .legacy_time_on_page_cutoff
+            .map(|c| c.with_timezone(&q.timezone).format("%Y-%m-%d %H:%M:%S").to_string());
         let mw = meta.entry("metric_warnings").or_insert_with(|| json!({}));
         mw["time_on_page"] = json!({
             "code": "legacy_time_on_page_used",
@@ -917,7 +938,12 @@ type Row = (Key, Vec<Value>);
 /// The value of a metric for a bucket without data.
 fn empty_value(m: Metric) -> Value {
     match m {
-        Metric::Visitors | Metric::Visits | Metric::Pageviews | Metric::Events | Metric::BounceRate | Metric::VisitDuration => {
+        Metric::Visitors
+        | Metric::Visits
+        | Metric::Pageviews
+        | Metric::Events
+        | Metric::BounceRate
+        | Metric::VisitDuration => {
             json!(0)
         }
         Metric::ViewsPerVisit | Metric::ConversionRate | Metric::GroupConversionRate => json!(0.0),
@@ -957,6 +983,13 @@ fn value_number(v: &Value) -> Option<f64> {
 
 /// Runs the query (and its comparison, if requested) and returns Plausible's response body.
 pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runner) -> Result<Value, String> {
+    let resolved;
+    let q = if names::uses_names(&q.filters) {
+        resolved = resolve_names(q, site_id, runner)?;
+        &resolved
+    } else {
+        q
+    };
     let (mut rows, mut meta) = compute(q, site_id, dialect, runner)?;
     let time_idx = q.dimensions.iter().position(|d| d.is_time());
     let comparison = match &q.include.comparisons {
@@ -985,7 +1018,8 @@ pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runn
             .collect();
     }
     let total_rows = rows.len();
-    let page: Vec<Row> = rows.into_iter().skip(q.pagination.offset as usize).take(q.pagination.limit as usize).collect();
+    let page: Vec<Row> =
+        rows.into_iter().skip(q.pagination.offset as usize).take(q.pagination.limit as usize).collect();
     let results: Vec<Value> = match &comparison {
         None => page.into_iter().map(|(k, m)| json!({"dimensions": k, "metrics": m})).collect(),
         Some((crows, q2)) => {
@@ -1068,4 +1102,39 @@ fn revenue_value(q: &Query, dims: &[Dimension], key: &Key, milli: Option<f64>) -
     };
     let value = round_to(milli.unwrap_or(0.0) / 1000.0, 3);
     super::money::revenue_object(value, &currency)
+}
+
+/// The query with place-name filters turned into filters on the codes present in the site's data.
+fn resolve_names(q: &Query, site_id: i64, runner: &dyn Runner) -> Result<Query, String> {
+    let mut err = None;
+    let mut codes = |dim: &Dimension| -> Vec<Value> {
+        let (col, imported) = match dim {
+            Dimension::Country => ("country_code", "country"),
+            Dimension::Region => ("subdivision1_code", "region"),
+            _ => ("city_geoname_id", "city"),
+        };
+        let sql = format!(
+            "SELECT DISTINCT {col} FROM sessions_all WHERE site_id = ? UNION SELECT DISTINCT {imported} FROM imported_locations WHERE site_id = ?"
+        );
+        match runner.run(&sql, &[Param::Int(site_id), Param::Int(site_id)]) {
+            Ok(rows) => rows
+                .into_iter()
+                .filter_map(|r| r.into_iter().next())
+                .map(|c| match (dim, c) {
+                    (Dimension::City, c) => json!(c.f64().unwrap_or(0.0) as i64),
+                    (_, c) => c.json(),
+                })
+                .collect(),
+            Err(e) => {
+                err = Some(e);
+                vec![]
+            }
+        }
+    };
+    let mut q2 = q.clone();
+    q2.filters = q.filters.iter().map(|f| names::rewrite(f, &mut codes)).collect();
+    match err {
+        Some(e) => Err(e),
+        None => Ok(q2),
+    }
 }

@@ -282,8 +282,11 @@ impl Ctx<'_> {
             Dimension::Prop(name) => {
                 // `is` also matches events without the property when "(none)" is a clause; `is_not` is its
                 // complement; the other operators need the property to be present.
-                let (k, v) =
-                    if table == Table::Events { ("meta_key", "meta_value") } else { ("entry_meta_key", "entry_meta_value") };
+                let (k, v) = if table == Table::Events {
+                    ("meta_key", "meta_value")
+                } else {
+                    ("entry_meta_key", "entry_meta_value")
+                };
                 let value = Frag::with(self.d.prop_value(k, v), vec![Param::Text(name.clone())]);
                 let has = Frag::with(self.d.has_prop(k), vec![Param::Text(name.clone())]);
                 let strs: Vec<String> = clauses.iter().map(Clause::as_text).collect();
