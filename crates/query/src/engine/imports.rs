@@ -134,7 +134,10 @@ pub fn plan(q: &Query) -> Result<Vec<Source>, Skip> {
             [Dimension::Prop(p)] => prop_column(p, &goals).is_some(),
             _ => false,
         };
-        if !prop_ok || !leaves.is_empty() {
+        // Other filters are answerable only together with page goals, from imported pages.
+        let pages_only = goals.iter().all(|g| g.kind() == GoalKind::Page)
+            && leaves.iter().all(|l| l.dimension().and_then(column).is_some_and(|c| c.0 == "imported_pages"));
+        if !prop_ok || (!leaves.is_empty() && !pages_only) {
             return Err(Skip::UnsupportedQuery);
         }
         let mut out = Vec::new();
@@ -318,6 +321,10 @@ impl Ctx<'_> {
                     }
                 }
             });
+        }
+        // Imported page rows without page views are noise (GA reports them for other hits).
+        if src.table == "imported_pages" {
+            sql.push_str(" AND pageviews > 0");
         }
         // Imported rows without a UTM value are not reported under UTM dimensions.
         for d in dims {

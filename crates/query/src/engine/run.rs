@@ -133,6 +133,8 @@ impl<'a> Planner<'a> {
                 (Agg::Visitors, _) => c.d.count_distinct("user_id"),
                 (Agg::Visits, Table::Events) => c.d.count_distinct("session_id"),
                 (Agg::Visits, Table::Sessions) => "count(*)".into(),
+                (Agg::Pageviews, Table::Sessions) => "sum(pageviews)".into(),
+                (Agg::Events, Table::Sessions) => "sum(events)".into(),
                 (Agg::Pageviews, _) => "count(*) FILTER (WHERE name = 'pageview')".into(),
                 (Agg::Events, _) => "count(*) FILTER (WHERE name <> 'engagement')".into(),
                 (Agg::RevenueSum, _) => "sum(revenue_reporting_amount)".into(),
@@ -504,6 +506,7 @@ impl Acc {
         add(&mut self.bounce_den, v[1]);
         add(&mut self.duration, v[4]);
         add(&mut self.sessions, v[1]);
+        add(&mut self.session_pageviews, v[2]);
         add(&mut self.events, v[5]);
         self.top_secs += v[6];
         self.top_n += v[7];
@@ -604,6 +607,17 @@ fn compute(
 
     let mut ev_aggs = event_metrics.clone();
     let mut se_aggs = session_metrics.clone();
+    // Grouped by a session-only dimension (entry/exit page), page views and events are the sessions' own
+    // counts (reachable through the v1 API, as in Plausible's legacy breakdowns).
+    if dims.iter().any(|d| d.table_class() == crate::ast::TableClass::SessionOnly) {
+        ev_aggs.retain(|a| {
+            let moved = matches!(a, Agg::Pageviews | Agg::Events);
+            if moved {
+                se_aggs.push(*a);
+            }
+            !moved
+        });
+    }
     if either_on_events {
         ev_aggs.extend(either.iter().copied());
     } else {
