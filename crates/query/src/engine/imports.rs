@@ -291,7 +291,19 @@ impl Ctx<'_> {
     /// Grouped aggregates ([`AGGS`]) of one imported source.
     pub fn imported_query(&self, src: &Source, dims: &[Dimension], filters: &[Filter]) -> Frag {
         let mut sel: Vec<Frag> = dims.iter().map(|d| self.imported_dimension(src, d)).collect();
-        sel.extend(AGGS.iter().map(|a| Frag::raw(agg_expr(src.table, a))));
+        for a in AGGS {
+            let expr = agg_expr(src.table, a);
+            match (self.new_time_on_page_from, a) {
+                (Some(from), "total_time_on_page" | "total_time_on_page_visits") if expr != "0" => {
+                    let col = &expr[4..expr.len() - 1];
+                    sel.push(Frag::with(
+                        format!("sum(CASE WHEN date >= {} THEN {col} ELSE 0 END)", self.d.date_param()),
+                        vec![Param::Date(from)],
+                    ));
+                }
+                _ => sel.push(Frag::raw(expr)),
+            }
+        }
         let mut sql = Frag::raw("SELECT ");
         sql.push(Frag::join(sel, ", "));
         let ids: Vec<Param> = self.q.imports.iter().map(|i| Param::Int(i.id)).collect();

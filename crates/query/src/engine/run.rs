@@ -369,21 +369,26 @@ impl<'a> Planner<'a> {
     }
 
     /// Imported pages for the legacy method: time on page and page views that were not exits.
-    fn legacy_imported_time_on_page(&self) -> Result<HashMap<Key, (f64, f64)>, String> {
+    fn legacy_imported_time_on_page(&self, until: Option<chrono::NaiveDate>) -> Result<HashMap<Key, (f64, f64)>, String> {
         let q = self.q;
         let ids: Vec<Param> = q.imports.iter().map(|i| Param::Int(i.id)).collect();
         let d = self.ctx.d;
         let sql = Frag::with(
             format!(
                 "SELECT page, sum(total_time_on_page), sum(pageviews) - sum(exits) FROM imported_pages \
-                 WHERE site_id = ? AND import_id IN ({}) AND date >= {} AND date <= {} GROUP BY page",
+                 WHERE site_id = ? AND import_id IN ({}) AND date >= {} AND date <= {} AND date < {} GROUP BY page",
                 vec!["?"; ids.len()].join(", "),
+                d.date_param(),
                 d.date_param(),
                 d.date_param()
             ),
             std::iter::once(Param::Int(self.ctx.site_id))
                 .chain(ids)
-                .chain([Param::Date(q.date_range.first_date()), Param::Date(q.date_range.last_date())])
+                .chain([
+                    Param::Date(q.date_range.first_date()),
+                    Param::Date(q.date_range.last_date()),
+                    Param::Date(until.unwrap_or(chrono::NaiveDate::MAX)),
+                ])
                 .collect(),
         );
         let rows = self.run_sql(&sql)?;
@@ -542,8 +547,19 @@ fn compute(
 ) -> Result<(Vec<Row>, Map<String, Value>), String> {
     let first = q.date_range.first_utc().max(q.native_stats_start_at);
     let last = q.date_range.last_utc();
-    let ctx =
-        Ctx { d: dialect, q, site_id, first, last, offsets: offsets(q.timezone, first.min(last), last.max(first)) };
+    let cutoff = q.include.legacy_time_on_page_cutoff.map(|c| c.naive_utc());
+    let include_legacy = q.metrics.contains(&Metric::TimeOnPage) && cutoff.is_some_and(|c| c > q.date_range.first_utc());
+    let include_new = cutoff.is_none_or(|c| c <= q.date_range.last_utc());
+    let cutoff_date = q.include.legacy_time_on_page_cutoff.map(|c| c.with_timezone(&q.timezone).date_naive());
+    let ctx = Ctx {
+        d: dialect,
+        q,
+        site_id,
+        first,
+        last,
+        offsets: offsets(q.timezone, first.min(last), last.max(first)),
+        new_time_on_page_from: if include_legacy && include_new { cutoff_date } else { None },
+    };
     let p = Planner { ctx, q, runner };
     let dims = q.dimensions.clone();
     let has_goal_dim = dims.contains(&Dimension::Goal);
@@ -656,9 +672,6 @@ fn compute(
         }
     }
     // Time on page: the engagement-based method, and the legacy method for data before the cutoff.
-    let cutoff = q.include.legacy_time_on_page_cutoff.map(|c| c.naive_utc());
-    let include_legacy = wants(Metric::TimeOnPage) && cutoff.is_some_and(|c| c > q.date_range.first_utc());
-    let include_new = cutoff.is_none_or(|c| c <= q.date_range.last_utc());
     let legacy_mergeable = dims.is_empty() || dims == [Dimension::Page];
     if wants(Metric::TimeOnPage) && include_new {
         let from = if include_legacy { cutoff } else { None };
@@ -709,7 +722,7 @@ fn compute(
         let by_page = !dims.is_empty();
         let mut legacy = p.legacy_time_on_page(by_page, &q.filters, until)?;
         if by_page && imports_included {
-            for (k, (secs, n)) in p.legacy_imported_time_on_page()? {
+            for (k, (secs, n)) in p.legacy_imported_time_on_page(if include_new { cutoff_date } else { None })? {
                 let e = legacy.entry(k).or_insert((0.0, 0.0));
                 e.0 += secs;
                 e.1 += n;
@@ -778,10 +791,15 @@ fn compute(
     let group_dims: Vec<Dimension> = dims.iter().filter(|d| **d != Dimension::Goal).cloned().collect();
     let group_totals: HashMap<Key, f64> = if wants(Metric::GroupConversionRate) {
         let t = if group_dims.iter().any(|d| d.is_event()) { Table::Events } else { table_for(&cr_filters) };
-        p.aggregate(t, &group_dims, &cr_filters, &[Agg::Visitors])?
+        let mut totals: HashMap<Key, f64> = p
+            .aggregate(t, &group_dims, &cr_filters, &[Agg::Visitors])?
             .into_iter()
             .map(|(d, a)| (p.key(&group_dims, &d), a.first().and_then(Cell::f64).unwrap_or(0.0)))
-            .collect()
+            .collect();
+        for (k, v) in imported_total(&group_dims, &cr_filters)? {
+            *totals.entry(k).or_insert(0.0) += v;
+        }
+        totals
     } else {
         HashMap::new()
     };

@@ -70,6 +70,8 @@ pub struct Ctx<'a> {
     /// Timezone offset changes in the range: (utc instant from which, offset seconds), sorted; the first
     /// entry applies before the second.
     pub offsets: Vec<(NaiveDateTime, i64)>,
+    /// When time on page combines both methods: imported engagement-based time counts from this date on.
+    pub new_time_on_page_from: Option<NaiveDate>,
 }
 
 /// The string column behind a visit dimension (same name on both tables).
