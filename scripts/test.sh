@@ -15,12 +15,8 @@ SHARED="${TALLY_SHARED_DIR:-../shared}"
 if [ -x "$SHARED/conformance/run" ]; then
   BIN="$CARGO_TARGET_DIR/release/tally serve"
   RUN="python3 $SHARED/conformance/run --server-cmd"
-  # Suites whose issues are done must pass completely.
-  $RUN "$BIN" --only-tags events-api
-  $RUN "$BIN" --cases "$SHARED/conformance/cases/sites"
-  $RUN "$BIN" --only-tags auth
-  # The whole suite, reported (v1/v2 cases still being finished are listed, not gating).
-  $RUN "$BIN" -j 4 --no-fail | grep -E '^(FAIL|conformance)' | sed 's/^conformance:/conformance (all cases):/'
+  # Every case must pass (the runner skips only the cases it documents in --list-skips).
+  $RUN "$BIN" -j 4
 else
   echo "conformance suite not found at $SHARED/conformance (set TALLY_SHARED_DIR); skipped"
 fi

@@ -137,7 +137,9 @@ pub fn plan(q: &Query) -> Result<Vec<Source>, Skip> {
         // Other filters are answerable only together with page goals, from imported pages.
         let pages_only = goals.iter().all(|g| g.kind() == GoalKind::Page)
             && leaves.iter().all(|l| l.dimension().and_then(column).is_some_and(|c| c.0 == "imported_pages"));
-        if !prop_ok || (!leaves.is_empty() && !pages_only) {
+        // … and `url` / `path` property filters with the special goals, from imported custom events.
+        let props_only = leaves.iter().all(|l| matches!(l.dimension(), Some(Dimension::Prop(p)) if prop_column(p, &goals).is_some()));
+        if !prop_ok || (!leaves.is_empty() && !pages_only && !props_only) {
             return Err(Skip::UnsupportedQuery);
         }
         let mut out = Vec::new();
@@ -263,7 +265,11 @@ impl Ctx<'_> {
             Filter::Or(c) => Frag::join(c.iter().map(|x| self.imported_filter(x)).collect(), " OR ").wrap("(", ")"),
             Filter::Not(c) => self.imported_filter(c).wrap("(NOT ", ")"),
             Filter::Simple { op, dim, clauses, case_sensitive, .. } => {
-                let col = column(dim).map(|c| c.1).unwrap_or("''");
+                let col = match dim {
+                    Dimension::Prop(p) if p == "url" => "link_url",
+                    Dimension::Prop(p) if p == "path" => "path",
+                    d => column(d).map(|c| c.1).unwrap_or("''"),
+                };
                 let vals: Vec<String> = clauses.iter().map(Clause::as_text).collect();
                 let f = if matches!(dim, Dimension::City) {
                     let ints: Vec<i64> = vals.iter().filter_map(|v| v.parse().ok()).collect();
