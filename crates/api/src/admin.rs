@@ -364,11 +364,13 @@ async fn import_events(
     let s = site(&state, &domain)?;
     let import_id = state.config.imports(s.id)?.last().map(|i| i.id);
     let site_id = s.id as u64;
+    let t0 = std::time::Instant::now();
     let parsed = tokio::task::spawn_blocking(move || tally_ingest::import::parse(&bytes, site_id, import_id))
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| ApiError::bad_request(e.0))?;
     let n = parsed.lines();
+    let parse_ms = t0.elapsed().as_millis();
     let events = state.events.clone();
     let earliest = parsed.earliest;
     tokio::task::spawn_blocking(move || -> Result<(), tally_store::StoreError> {
@@ -377,6 +379,7 @@ async fn import_events(
     })
     .await
     .map_err(ApiError::internal)??;
+    tracing::debug!(lines = n, parse_ms, write_ms = t0.elapsed().as_millis() - parse_ms, "bulk import");
     if let Some(e) = earliest {
         if e < s.native_stats_start_at {
             state.config.set_native_stats_start_at(s.id, e)?;

@@ -73,6 +73,32 @@ fn decimal_field(o: &Map<String, Value>, k: &str) -> Result<Option<Decimal>, Str
     }
 }
 
+/// The acquisition channel, memoised per thread: imports repeat the same few attribution tuples.
+fn channel_of(a: &tally_store::SessionAttrs) -> &'static str {
+    thread_local! {
+        static CACHE: std::cell::RefCell<HashMap<[String; 5], &'static str>> = std::cell::RefCell::new(HashMap::new());
+    }
+    let key = [
+        a.referrer_source.clone(),
+        a.utm_source.clone(),
+        a.utm_medium.clone(),
+        a.utm_campaign.clone(),
+        a.click_id_param.clone(),
+    ];
+    CACHE.with(|c| {
+        if let Some(v) = c.borrow().get(&key) {
+            return *v;
+        }
+        let v = tally_enrich::acquisition_channel(&key[0], &key[1], &key[2], &key[3], &key[4]);
+        let mut m = c.borrow_mut();
+        if m.len() > 100_000 {
+            m.clear();
+        }
+        m.insert(key, v);
+        v
+    })
+}
+
 fn parse_event(o: &Map<String, Value>, site_id: u64) -> Result<Line, String> {
     let ts = match o.get("timestamp") {
         Some(Value::String(s)) => parse_timestamp(s).ok_or_else(|| format!("invalid timestamp {s:?}"))?,
@@ -106,14 +132,7 @@ fn parse_event(o: &Map<String, Value>, site_id: u64) -> Result<Line, String> {
     a.browser_version = str_field(o, "browser_version")?;
     a.operating_system = str_field(o, "operating_system")?;
     a.operating_system_version = str_field(o, "operating_system_version")?;
-    a.channel = tally_enrich::acquisition_channel(
-        &a.referrer_source,
-        &a.utm_source,
-        &a.utm_medium,
-        &a.utm_campaign,
-        &a.click_id_param,
-    )
-    .to_string();
+    a.channel = channel_of(a).to_string();
     match o.get("props") {
         None | Some(Value::Null) => {}
         Some(Value::Object(m)) => {
@@ -182,26 +201,48 @@ fn parse_imported(o: &Map<String, Value>, site_id: u64, import_id: Option<i64>) 
     Ok(ImportedRow { table, site_id, import_id, date, values })
 }
 
-/// Parses an NDJSON body. `import_id`: the site's newest import (for `table` lines).
-pub fn parse(body: &[u8], site_id: u64, import_id: Option<i64>) -> Result<Parsed, ImportError> {
-    let text = std::str::from_utf8(body).map_err(|_| ImportError("body is not valid UTF-8".into()))?;
-    let mut lines = Vec::new();
-    let mut out = Parsed::default();
-    for (i, raw) in text.split('\n').enumerate() {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            continue;
-        }
-        let fail = |m: String| ImportError(format!("line {}: {m}", i + 1));
+/// Parses some lines (line number, text) of an NDJSON body.
+fn parse_lines(
+    part: &[(usize, &str)],
+    site_id: u64,
+    import_id: Option<i64>,
+) -> Result<(Vec<Line>, Vec<ImportedRow>), ImportError> {
+    let mut lines = Vec::with_capacity(part.len());
+    let mut imported = Vec::new();
+    for (n, raw) in part {
+        let fail = |m: String| ImportError(format!("line {n}: {m}"));
         let v: Value = serde_json::from_str(raw).map_err(|e| fail(format!("invalid JSON: {e}")))?;
         let Value::Object(o) = v else {
             return Err(fail("expected a JSON object".into()));
         };
         if o.contains_key("table") {
-            out.imported.push(parse_imported(&o, site_id, import_id).map_err(fail)?);
+            imported.push(parse_imported(&o, site_id, import_id).map_err(fail)?);
         } else {
             lines.push(parse_event(&o, site_id).map_err(fail)?);
         }
+    }
+    Ok((lines, imported))
+}
+
+/// Parses an NDJSON body. `import_id`: the site's newest import (for `table` lines).
+pub fn parse(body: &[u8], site_id: u64, import_id: Option<i64>) -> Result<Parsed, ImportError> {
+    let text = std::str::from_utf8(body).map_err(|_| ImportError("body is not valid UTF-8".into()))?;
+    let all: Vec<(usize, &str)> =
+        text.split('\n').enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty()).collect();
+    // Lines are independent: parse them on every core, then keep their order.
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    let chunk = all.len().div_ceil(threads).max(1024);
+    let parsed: Vec<Result<(Vec<Line>, Vec<ImportedRow>), ImportError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            all.chunks(chunk).map(|part| scope.spawn(move || parse_lines(part, site_id, import_id))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(ImportError("internal error".into())))).collect()
+    });
+    let mut lines = Vec::with_capacity(all.len());
+    let mut out = Parsed::default();
+    for p in parsed {
+        let (l, imp) = p?;
+        lines.extend(l);
+        out.imported.extend(imp);
     }
     let (events, sessions) = sessionize(lines);
     out.earliest = events.iter().map(|e| e.timestamp).min();

@@ -74,77 +74,162 @@ fn ts(t: NaiveDateTime) -> Value {
     Value::Timestamp(TimeUnit::Microsecond, t.and_utc().timestamp_micros())
 }
 
-fn text(s: &str) -> Value {
-    Value::Text(s.to_string())
-}
-
 fn list(v: &[String]) -> Value {
     Value::List(v.iter().map(|s| Value::Text(s.clone())).collect())
 }
 
-fn attr_values(a: &SessionAttrs, out: &mut Vec<Value>) {
-    for s in [
-        &a.referrer,
-        &a.referrer_source,
-        &a.utm_medium,
-        &a.utm_source,
-        &a.utm_campaign,
-        &a.utm_content,
-        &a.utm_term,
-        &a.click_id_param,
-        &a.channel,
-        &a.country_code,
-        &a.subdivision1_code,
-        &a.subdivision2_code,
-    ] {
-        out.push(text(s));
+mod batch {
+    //! Columnar (Arrow) batches for the appender: one FFI call per 2048 rows instead of one per value.
+    use super::{decimal_to_milli, EventRow, SessionAttrs, SessionRow};
+    use duckdb::arrow::array::{
+        Array, ArrayRef, BooleanArray, Int64Array, ListBuilder, StringBuilder, TimestampMicrosecondArray, UInt32Array,
+        UInt64Array, UInt8Array,
+    };
+    use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use duckdb::arrow::record_batch::RecordBatch;
+    use std::sync::Arc;
+
+    struct Cols {
+        fields: Vec<Field>,
+        arrays: Vec<ArrayRef>,
     }
-    out.push(Value::UInt(a.city_geoname_id));
-    for s in [&a.screen_size, &a.operating_system, &a.operating_system_version, &a.browser, &a.browser_version] {
-        out.push(text(s));
+
+    impl Cols {
+        fn new() -> Self {
+            Cols { fields: vec![], arrays: vec![] }
+        }
+        fn u64(&mut self, name: &str, v: impl Iterator<Item = u64>) {
+            self.fields.push(Field::new(name, DataType::UInt64, true));
+            self.arrays.push(Arc::new(UInt64Array::from_iter_values(v)));
+        }
+        fn u32(&mut self, name: &str, v: impl Iterator<Item = u32>) {
+            self.fields.push(Field::new(name, DataType::UInt32, true));
+            self.arrays.push(Arc::new(UInt32Array::from_iter_values(v)));
+        }
+        fn u8(&mut self, name: &str, v: impl Iterator<Item = u8>) {
+            self.fields.push(Field::new(name, DataType::UInt8, true));
+            self.arrays.push(Arc::new(UInt8Array::from_iter_values(v)));
+        }
+        fn i64_opt(&mut self, name: &str, v: impl Iterator<Item = Option<i64>>) {
+            self.fields.push(Field::new(name, DataType::Int64, true));
+            self.arrays.push(Arc::new(Int64Array::from_iter(v)));
+        }
+        fn bool(&mut self, name: &str, v: impl Iterator<Item = bool>) {
+            self.fields.push(Field::new(name, DataType::Boolean, true));
+            self.arrays.push(Arc::new(BooleanArray::from_iter(v.map(Some))));
+        }
+        fn ts(&mut self, name: &str, v: impl Iterator<Item = chrono::NaiveDateTime>) {
+            self.fields.push(Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, None), true));
+            self.arrays
+                .push(Arc::new(TimestampMicrosecondArray::from_iter_values(v.map(|t| t.and_utc().timestamp_micros()))));
+        }
+        fn str<'a>(&mut self, name: &str, v: impl Iterator<Item = &'a str>) {
+            let mut b = StringBuilder::new();
+            for x in v {
+                b.append_value(x);
+            }
+            self.fields.push(Field::new(name, DataType::Utf8, true));
+            self.arrays.push(Arc::new(b.finish()));
+        }
+        fn list<'a>(&mut self, name: &str, v: impl Iterator<Item = &'a Vec<String>>) {
+            let mut b = ListBuilder::new(StringBuilder::new());
+            for l in v {
+                for x in l {
+                    b.values().append_value(x);
+                }
+                b.append(true);
+            }
+            let arr = b.finish();
+            self.fields.push(Field::new(name, arr.data_type().clone(), true));
+            self.arrays.push(Arc::new(arr));
+        }
+        fn attrs<'a, T: 'a>(&mut self, rows: &'a [T], a: impl Fn(&'a T) -> &'a SessionAttrs + Copy) {
+            self.str("referrer", rows.iter().map(|r| a(r).referrer.as_str()));
+            self.str("referrer_source", rows.iter().map(|r| a(r).referrer_source.as_str()));
+            self.str("utm_medium", rows.iter().map(|r| a(r).utm_medium.as_str()));
+            self.str("utm_source", rows.iter().map(|r| a(r).utm_source.as_str()));
+            self.str("utm_campaign", rows.iter().map(|r| a(r).utm_campaign.as_str()));
+            self.str("utm_content", rows.iter().map(|r| a(r).utm_content.as_str()));
+            self.str("utm_term", rows.iter().map(|r| a(r).utm_term.as_str()));
+            self.str("click_id_param", rows.iter().map(|r| a(r).click_id_param.as_str()));
+            self.str("channel", rows.iter().map(|r| a(r).channel.as_str()));
+            self.str("country_code", rows.iter().map(|r| a(r).country_code.as_str()));
+            self.str("subdivision1_code", rows.iter().map(|r| a(r).subdivision1_code.as_str()));
+            self.str("subdivision2_code", rows.iter().map(|r| a(r).subdivision2_code.as_str()));
+            self.u32("city_geoname_id", rows.iter().map(|r| a(r).city_geoname_id));
+            self.str("screen_size", rows.iter().map(|r| a(r).screen_size.as_str()));
+            self.str("operating_system", rows.iter().map(|r| a(r).operating_system.as_str()));
+            self.str("operating_system_version", rows.iter().map(|r| a(r).operating_system_version.as_str()));
+            self.str("browser", rows.iter().map(|r| a(r).browser.as_str()));
+            self.str("browser_version", rows.iter().map(|r| a(r).browser_version.as_str()));
+        }
+        fn finish(self) -> duckdb::arrow::error::Result<RecordBatch> {
+            RecordBatch::try_new(Arc::new(Schema::new(self.fields)), self.arrays)
+        }
+    }
+
+    /// Columns in the order of the `events` table.
+    pub fn events(rows: &[EventRow]) -> duckdb::arrow::error::Result<RecordBatch> {
+        let mut c = Cols::new();
+        c.u64("site_id", rows.iter().map(|r| r.site_id));
+        c.ts("timestamp", rows.iter().map(|r| r.timestamp));
+        c.str("name", rows.iter().map(|r| r.name.as_str()));
+        c.u64("user_id", rows.iter().map(|r| r.user_id));
+        c.u64("session_id", rows.iter().map(|r| r.session_id));
+        c.str("hostname", rows.iter().map(|r| r.hostname.as_str()));
+        c.str("pathname", rows.iter().map(|r| r.pathname.as_str()));
+        c.attrs(rows, |r| &r.attrs);
+        c.list("meta_key", rows.iter().map(|r| &r.meta_key));
+        c.list("meta_value", rows.iter().map(|r| &r.meta_value));
+        c.i64_opt("revenue_reporting_amount", rows.iter().map(|r| r.revenue_reporting_amount.map(decimal_to_milli)));
+        c.str("revenue_reporting_currency", rows.iter().map(|r| r.revenue_reporting_currency.as_str()));
+        c.i64_opt("revenue_source_amount", rows.iter().map(|r| r.revenue_source_amount.map(decimal_to_milli)));
+        c.str("revenue_source_currency", rows.iter().map(|r| r.revenue_source_currency.as_str()));
+        c.u8("scroll_depth", rows.iter().map(|r| r.scroll_depth));
+        c.u32("engagement_time", rows.iter().map(|r| r.engagement_time));
+        c.finish()
+    }
+
+    /// Columns in the order of the session tables.
+    pub fn sessions<'a>(rows: &[&'a SessionRow]) -> duckdb::arrow::error::Result<RecordBatch> {
+        let mut c = Cols::new();
+        c.u64("site_id", rows.iter().map(|r| r.site_id));
+        c.u64("session_id", rows.iter().map(|r| r.session_id));
+        c.u64("user_id", rows.iter().map(|r| r.user_id));
+        c.str("hostname", rows.iter().map(|r| r.hostname.as_str()));
+        c.str("entry_page", rows.iter().map(|r| r.entry_page.as_str()));
+        c.str("exit_page", rows.iter().map(|r| r.exit_page.as_str()));
+        c.str("exit_page_hostname", rows.iter().map(|r| r.exit_page_hostname.as_str()));
+        c.ts("start", rows.iter().map(|r| r.start));
+        c.ts("timestamp", rows.iter().map(|r| r.timestamp));
+        c.bool("is_bounce", rows.iter().map(|r| r.is_bounce));
+        c.u32("pageviews", rows.iter().map(|r| r.pageviews));
+        c.u32("events", rows.iter().map(|r| r.events));
+        c.u32("duration", rows.iter().map(|r| r.duration));
+        c.attrs(rows, |r| &r.attrs);
+        c.list("entry_meta_key", rows.iter().map(|r| &r.entry_meta_key));
+        c.list("entry_meta_value", rows.iter().map(|r| &r.entry_meta_value));
+        c.finish()
     }
 }
 
-fn event_values(e: &EventRow) -> Vec<Value> {
-    let mut v = Vec::with_capacity(36);
-    v.push(Value::UBigInt(e.site_id));
-    v.push(ts(e.timestamp));
-    v.push(text(&e.name));
-    v.push(Value::UBigInt(e.user_id));
-    v.push(Value::UBigInt(e.session_id));
-    v.push(text(&e.hostname));
-    v.push(text(&e.pathname));
-    attr_values(&e.attrs, &mut v);
-    v.push(list(&e.meta_key));
-    v.push(list(&e.meta_value));
-    v.push(e.revenue_reporting_amount.map(|d| Value::BigInt(decimal_to_milli(d))).unwrap_or(Value::Null));
-    v.push(text(&e.revenue_reporting_currency));
-    v.push(e.revenue_source_amount.map(|d| Value::BigInt(decimal_to_milli(d))).unwrap_or(Value::Null));
-    v.push(text(&e.revenue_source_currency));
-    v.push(Value::UTinyInt(e.scroll_depth));
-    v.push(Value::UInt(e.engagement_time));
-    v
+/// Appends rows through Arrow batches of at most `CHUNK` rows.
+fn append_events(conn: &Connection, rows: &[EventRow]) -> Result<(), StoreError> {
+    const CHUNK: usize = 64 * 1024;
+    let mut app = conn.appender("events").map_err(err)?;
+    for chunk in rows.chunks(CHUNK) {
+        app.append_record_batch(batch::events(chunk).map_err(err)?).map_err(err)?;
+    }
+    app.flush().map_err(err)
 }
 
-fn session_values(s: &SessionRow) -> Vec<Value> {
-    let mut v = Vec::with_capacity(33);
-    v.push(Value::UBigInt(s.site_id));
-    v.push(Value::UBigInt(s.session_id));
-    v.push(Value::UBigInt(s.user_id));
-    v.push(text(&s.hostname));
-    v.push(text(&s.entry_page));
-    v.push(text(&s.exit_page));
-    v.push(text(&s.exit_page_hostname));
-    v.push(ts(s.start));
-    v.push(ts(s.timestamp));
-    v.push(Value::Boolean(s.is_bounce));
-    v.push(Value::UInt(s.pageviews));
-    v.push(Value::UInt(s.events));
-    v.push(Value::UInt(s.duration));
-    attr_values(&s.attrs, &mut v);
-    v.push(list(&s.entry_meta_key));
-    v.push(list(&s.entry_meta_value));
-    v
+fn append_sessions(conn: &Connection, table: &str, rows: &[&SessionRow]) -> Result<(), StoreError> {
+    const CHUNK: usize = 64 * 1024;
+    let mut app = conn.appender(table).map_err(err)?;
+    for chunk in rows.chunks(CHUNK) {
+        app.append_record_batch(batch::sessions(chunk).map_err(err)?).map_err(err)?;
+    }
+    app.flush().map_err(err)
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -332,7 +417,7 @@ impl EventStore for DuckEventStore {
         let mut conn = self.writer.lock();
         let tx = conn.transaction().map_err(err)?;
         if !batch.events.is_empty() {
-            append_rows(&tx, "events", batch.events.iter().map(event_values)).map_err(err)?;
+            append_events(&tx, &batch.events)?;
         }
         if !batch.live_sessions.is_empty() {
             // Keep only the newest state per session within the batch, then replace the stored states.
@@ -347,10 +432,12 @@ impl EventStore for DuckEventStore {
             append_rows(&tx, "touched_sessions", newest.keys().map(|id| vec![Value::UBigInt(*id)])).map_err(err)?;
             tx.execute("DELETE FROM live_sessions WHERE session_id IN (SELECT session_id FROM touched_sessions)", [])
                 .map_err(err)?;
-            append_rows(&tx, "live_sessions", newest.values().map(|s| session_values(s))).map_err(err)?;
+            let newest: Vec<&SessionRow> = newest.into_values().collect();
+            append_sessions(&tx, "live_sessions", &newest)?;
         }
         if !batch.final_sessions.is_empty() {
-            append_rows(&tx, "sessions", batch.final_sessions.iter().map(session_values)).map_err(err)?;
+            let rows: Vec<&SessionRow> = batch.final_sessions.iter().collect();
+            append_sessions(&tx, "sessions", &rows)?;
         }
         if !batch.finalize.is_empty() {
             tx.execute_batch(

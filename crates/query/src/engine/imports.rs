@@ -138,7 +138,9 @@ pub fn plan(q: &Query) -> Result<Vec<Source>, Skip> {
         let pages_only = goals.iter().all(|g| g.kind() == GoalKind::Page)
             && leaves.iter().all(|l| l.dimension().and_then(column).is_some_and(|c| c.0 == "imported_pages"));
         // … and `url` / `path` property filters with the special goals, from imported custom events.
-        let props_only = leaves.iter().all(|l| matches!(l.dimension(), Some(Dimension::Prop(p)) if prop_column(p, &goals).is_some()));
+        let props_only = leaves
+            .iter()
+            .all(|l| matches!(l.dimension(), Some(Dimension::Prop(p)) if prop_column(p, &goals).is_some()));
         if !prop_ok || (!leaves.is_empty() && !pages_only && !props_only) {
             return Err(Skip::UnsupportedQuery);
         }

@@ -324,7 +324,7 @@ impl<'a> Planner<'a> {
         let c = &self.ctx;
         let is_page = |f: &&Filter| matches!(f, Filter::Simple { dim: Dimension::Page, .. });
         let is_prop = |f: &&Filter| matches!(f, Filter::Simple { dim: Dimension::Prop(_), .. });
-        let base: Vec<Filter> = filters.iter().filter(|f| !is_page(f) && !(by_page && is_prop(f))).cloned().collect();
+        let base: Vec<Filter> = filters.iter().filter(|f| !(is_page(f) || (by_page && is_prop(f)))).cloned().collect();
         let mut w = Frag::raw(
             "SELECT session_id, pathname, timestamp, \
              lead(timestamp) OVER (PARTITION BY session_id ORDER BY timestamp, rowid) AS next_ts, \
@@ -369,7 +369,10 @@ impl<'a> Planner<'a> {
     }
 
     /// Imported pages for the legacy method: time on page and page views that were not exits.
-    fn legacy_imported_time_on_page(&self, until: Option<chrono::NaiveDate>) -> Result<HashMap<Key, (f64, f64)>, String> {
+    fn legacy_imported_time_on_page(
+        &self,
+        until: Option<chrono::NaiveDate>,
+    ) -> Result<HashMap<Key, (f64, f64)>, String> {
         let q = self.q;
         let ids: Vec<Param> = q.imports.iter().map(|i| Param::Int(i.id)).collect();
         let d = self.ctx.d;
@@ -548,7 +551,8 @@ fn compute(
     let first = q.date_range.first_utc().max(q.native_stats_start_at);
     let last = q.date_range.last_utc();
     let cutoff = q.include.legacy_time_on_page_cutoff.map(|c| c.naive_utc());
-    let include_legacy = q.metrics.contains(&Metric::TimeOnPage) && cutoff.is_some_and(|c| c > q.date_range.first_utc());
+    let include_legacy =
+        q.metrics.contains(&Metric::TimeOnPage) && cutoff.is_some_and(|c| c > q.date_range.first_utc());
     let include_new = cutoff.is_none_or(|c| c <= q.date_range.last_utc());
     let cutoff_date = q.include.legacy_time_on_page_cutoff.map(|c| c.with_timezone(&q.timezone).date_naive());
     let ctx = Ctx {
