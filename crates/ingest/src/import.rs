@@ -201,12 +201,11 @@ fn parse_imported(o: &Map<String, Value>, site_id: u64, import_id: Option<i64>) 
     Ok(ImportedRow { table, site_id, import_id, date, values })
 }
 
+/// Events and imported-data rows of some lines.
+type ParsedLines = (Vec<Line>, Vec<ImportedRow>);
+
 /// Parses some lines (line number, text) of an NDJSON body.
-fn parse_lines(
-    part: &[(usize, &str)],
-    site_id: u64,
-    import_id: Option<i64>,
-) -> Result<(Vec<Line>, Vec<ImportedRow>), ImportError> {
+fn parse_lines(part: &[(usize, &str)], site_id: u64, import_id: Option<i64>) -> Result<ParsedLines, ImportError> {
     let mut lines = Vec::with_capacity(part.len());
     let mut imported = Vec::new();
     for (n, raw) in part {
@@ -232,7 +231,7 @@ pub fn parse(body: &[u8], site_id: u64, import_id: Option<i64>) -> Result<Parsed
     // Lines are independent: parse them on every core, then keep their order.
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
     let chunk = all.len().div_ceil(threads).max(1024);
-    let parsed: Vec<Result<(Vec<Line>, Vec<ImportedRow>), ImportError>> = std::thread::scope(|scope| {
+    let parsed: Vec<Result<ParsedLines, ImportError>> = std::thread::scope(|scope| {
         let handles: Vec<_> =
             all.chunks(chunk).map(|part| scope.spawn(move || parse_lines(part, site_id, import_id))).collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(ImportError("internal error".into())))).collect()

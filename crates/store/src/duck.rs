@@ -191,7 +191,7 @@ mod batch {
     }
 
     /// Columns in the order of the session tables.
-    pub fn sessions<'a>(rows: &[&'a SessionRow]) -> duckdb::arrow::error::Result<RecordBatch> {
+    pub fn sessions(rows: &[&SessionRow]) -> duckdb::arrow::error::Result<RecordBatch> {
         let mut c = Cols::new();
         c.u64("site_id", rows.iter().map(|r| r.site_id));
         c.u64("session_id", rows.iter().map(|r| r.session_id));

@@ -296,6 +296,23 @@ impl Ctx<'_> {
         }
     }
 
+    /// ` FROM <table> WHERE …`: the site's completed imports within the query's dates.
+    pub fn imported_scope(&self, table: &str) -> Frag {
+        let ids: Vec<Param> = self.q.imports.iter().map(|i| Param::Int(i.id)).collect();
+        Frag::with(
+            format!(
+                " FROM {table} WHERE site_id = ? AND import_id IN ({}) AND date >= {} AND date <= {}",
+                vec!["?"; ids.len()].join(", "),
+                self.d.date_param(),
+                self.d.date_param()
+            ),
+            std::iter::once(Param::Int(self.site_id))
+                .chain(ids)
+                .chain([Param::Date(self.q.date_range.first_date()), Param::Date(self.q.date_range.last_date())])
+                .collect(),
+        )
+    }
+
     /// Grouped aggregates ([`AGGS`]) of one imported source.
     pub fn imported_query(&self, src: &Source, dims: &[Dimension], filters: &[Filter]) -> Frag {
         let mut sel: Vec<Frag> = dims.iter().map(|d| self.imported_dimension(src, d)).collect();
@@ -314,20 +331,7 @@ impl Ctx<'_> {
         }
         let mut sql = Frag::raw("SELECT ");
         sql.push(Frag::join(sel, ", "));
-        let ids: Vec<Param> = self.q.imports.iter().map(|i| Param::Int(i.id)).collect();
-        sql.push(Frag::with(
-            format!(
-                " FROM {} WHERE site_id = ? AND import_id IN ({}) AND date >= {} AND date <= {}",
-                src.table,
-                vec!["?"; ids.len()].join(", "),
-                self.d.date_param(),
-                self.d.date_param()
-            ),
-            std::iter::once(Param::Int(self.site_id))
-                .chain(ids)
-                .chain([Param::Date(self.q.date_range.first_date()), Param::Date(self.q.date_range.last_date())])
-                .collect(),
-        ));
+        sql.push(self.imported_scope(src.table));
         if let Some(g) = &src.goal {
             sql.push_str(" AND ");
             sql.push(match g.kind() {

@@ -265,14 +265,7 @@ impl<'a> Planner<'a> {
             outer.push_str(&format!(" GROUP BY {}", cols.join(", ")));
         }
         let rows = self.run_sql(&outer)?;
-        Ok(rows
-            .into_iter()
-            .map(|mut r| {
-                let n = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
-                let sum = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
-                (self.key(dims, &r), (sum, n))
-            })
-            .collect())
+        Ok(pairs(rows, 1.0, |r| self.key(dims, r)))
     }
 
     /// time_on_page: engaged seconds / visits with engagement, per group.
@@ -302,14 +295,7 @@ impl<'a> Planner<'a> {
             ));
         }
         let rows = self.run_sql(&sql)?;
-        Ok(rows
-            .into_iter()
-            .map(|mut r| {
-                let n = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
-                let total_ms = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
-                (self.key(dims, &r), (total_ms / 1000.0, n))
-            })
-            .collect())
+        Ok(pairs(rows, 1000.0, |r| self.key(dims, r)))
     }
 
     /// Legacy time on page (pageview-gap method): per session, each non-engagement event lasts until the
@@ -358,14 +344,7 @@ impl<'a> Planner<'a> {
             sql.push_str(" GROUP BY pathname");
         }
         let rows = self.run_sql(&sql)?;
-        Ok(rows
-            .into_iter()
-            .map(|mut r| {
-                let n = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
-                let secs = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
-                (r.into_iter().map(|c| c.json()).collect(), (secs, n))
-            })
-            .collect())
+        Ok(pairs(rows, 1.0, |r| r.iter().map(Cell::json).collect()))
     }
 
     /// Imported pages for the legacy method: time on page and page views that were not exits.
@@ -373,36 +352,14 @@ impl<'a> Planner<'a> {
         &self,
         until: Option<chrono::NaiveDate>,
     ) -> Result<HashMap<Key, (f64, f64)>, String> {
-        let q = self.q;
-        let ids: Vec<Param> = q.imports.iter().map(|i| Param::Int(i.id)).collect();
-        let d = self.ctx.d;
-        let sql = Frag::with(
-            format!(
-                "SELECT page, sum(total_time_on_page), sum(pageviews) - sum(exits) FROM imported_pages \
-                 WHERE site_id = ? AND import_id IN ({}) AND date >= {} AND date <= {} AND date < {} GROUP BY page",
-                vec!["?"; ids.len()].join(", "),
-                d.date_param(),
-                d.date_param(),
-                d.date_param()
-            ),
-            std::iter::once(Param::Int(self.ctx.site_id))
-                .chain(ids)
-                .chain([
-                    Param::Date(q.date_range.first_date()),
-                    Param::Date(q.date_range.last_date()),
-                    Param::Date(until.unwrap_or(chrono::NaiveDate::MAX)),
-                ])
-                .collect(),
-        );
+        let mut sql = Frag::raw("SELECT page, sum(total_time_on_page), sum(pageviews) - sum(exits)");
+        sql.push(self.ctx.imported_scope("imported_pages"));
+        sql.push(Frag::with(
+            format!(" AND date < {} GROUP BY page", self.ctx.d.date_param()),
+            vec![Param::Date(until.unwrap_or(chrono::NaiveDate::MAX))],
+        ));
         let rows = self.run_sql(&sql)?;
-        Ok(rows
-            .into_iter()
-            .map(|mut r| {
-                let n = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
-                let secs = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
-                (r.into_iter().map(|c| c.json()).collect(), (secs, n))
-            })
-            .collect())
+        Ok(pairs(rows, 1.0, |r| r.iter().map(Cell::json).collect()))
     }
 
     /// One imported source's rows: key -> [`imports::AGGS`] values.
@@ -470,6 +427,17 @@ fn entry_page_filter(f: &Filter) -> Filter {
         },
         other => other.clone(),
     }
+}
+
+/// Rows ending in (sum, count) -> key -> (sum / scale, count).
+fn pairs(rows: Vec<Vec<Cell>>, scale: f64, key: impl Fn(&[Cell]) -> Key) -> HashMap<Key, (f64, f64)> {
+    rows.into_iter()
+        .map(|mut r| {
+            let n = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
+            let sum = r.pop().and_then(|c| c.f64()).unwrap_or(0.0);
+            (key(&r), (sum / scale, n))
+        })
+        .collect()
 }
 
 fn round_to(v: f64, digits: i32) -> f64 {
