@@ -32,7 +32,6 @@ struct Line {
     event: EventRow,
     kind: Kind,
     given_session: Option<u64>,
-    given_user: bool,
 }
 
 fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
@@ -43,17 +42,178 @@ fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
         .or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok())
 }
 
-fn str_field(o: &Map<String, Value>, k: &str) -> Result<String, String> {
-    match o.get(k) {
+/// A JSON scalar read without building a `Value` tree (the hot path of the import).
+#[derive(Debug)]
+enum Scalar {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(String),
+    /// An array or object where a scalar was expected.
+    Composite,
+}
+
+impl<'de> serde::Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_none<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::UInt(v))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Float(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Scalar, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Composite)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Scalar, A::Error> {
+                while a.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Composite)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Scalar {
+    fn to_value(&self) -> Value {
+        match self {
+            Scalar::Null => Value::Null,
+            Scalar::Bool(b) => Value::Bool(*b),
+            Scalar::Int(i) => Value::from(*i),
+            Scalar::UInt(u) => Value::from(*u),
+            Scalar::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+            Scalar::Str(s) => Value::String(s.clone()),
+            Scalar::Composite => Value::Array(vec![]),
+        }
+    }
+}
+
+/// An event line, field by field (unknown fields are ignored).
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct RawEvent {
+    table: Option<Scalar>,
+    name: Option<Scalar>,
+    timestamp: Option<Scalar>,
+    user_id: Option<Scalar>,
+    session_id: Option<Scalar>,
+    pathname: Option<Scalar>,
+    hostname: Option<Scalar>,
+    referrer: Option<Scalar>,
+    referrer_source: Option<Scalar>,
+    click_id_param: Option<Scalar>,
+    utm_medium: Option<Scalar>,
+    utm_source: Option<Scalar>,
+    utm_campaign: Option<Scalar>,
+    utm_content: Option<Scalar>,
+    utm_term: Option<Scalar>,
+    country_code: Option<Scalar>,
+    subdivision1_code: Option<Scalar>,
+    subdivision2_code: Option<Scalar>,
+    city_geoname_id: Option<Scalar>,
+    screen_size: Option<Scalar>,
+    browser: Option<Scalar>,
+    browser_version: Option<Scalar>,
+    operating_system: Option<Scalar>,
+    operating_system_version: Option<Scalar>,
+    props: Option<Value>,
+    revenue_reporting_amount: Option<Scalar>,
+    revenue_source_amount: Option<Scalar>,
+    revenue_reporting_currency: Option<Scalar>,
+    revenue_source_currency: Option<Scalar>,
+    engagement_time: Option<Scalar>,
+    scroll_depth: Option<Scalar>,
+    interactive: Option<Scalar>,
+}
+
+/// Field access shared by the typed event path and the `Value` path of imported-data rows.
+trait Fields {
+    fn field(&self, k: &str) -> Option<Value>;
+}
+
+impl Fields for Map<String, Value> {
+    fn field(&self, k: &str) -> Option<Value> {
+        self.get(k).cloned()
+    }
+}
+
+impl Fields for RawEvent {
+    fn field(&self, k: &str) -> Option<Value> {
+        let f = match k {
+            "name" => &self.name,
+            "timestamp" => &self.timestamp,
+            "user_id" => &self.user_id,
+            "session_id" => &self.session_id,
+            "pathname" => &self.pathname,
+            "hostname" => &self.hostname,
+            "referrer" => &self.referrer,
+            "referrer_source" => &self.referrer_source,
+            "click_id_param" => &self.click_id_param,
+            "utm_medium" => &self.utm_medium,
+            "utm_source" => &self.utm_source,
+            "utm_campaign" => &self.utm_campaign,
+            "utm_content" => &self.utm_content,
+            "utm_term" => &self.utm_term,
+            "country_code" => &self.country_code,
+            "subdivision1_code" => &self.subdivision1_code,
+            "subdivision2_code" => &self.subdivision2_code,
+            "city_geoname_id" => &self.city_geoname_id,
+            "screen_size" => &self.screen_size,
+            "browser" => &self.browser,
+            "browser_version" => &self.browser_version,
+            "operating_system" => &self.operating_system,
+            "operating_system_version" => &self.operating_system_version,
+            "revenue_reporting_amount" => &self.revenue_reporting_amount,
+            "revenue_source_amount" => &self.revenue_source_amount,
+            "revenue_reporting_currency" => &self.revenue_reporting_currency,
+            "revenue_source_currency" => &self.revenue_source_currency,
+            "engagement_time" => &self.engagement_time,
+            "scroll_depth" => &self.scroll_depth,
+            "interactive" => &self.interactive,
+            "props" => return self.props.clone(),
+            _ => return None,
+        };
+        f.as_ref().map(Scalar::to_value)
+    }
+}
+
+fn str_field(o: &impl Fields, k: &str) -> Result<String, String> {
+    match o.field(k) {
         None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::String(s)) => Ok(s),
         Some(Value::Number(n)) => Ok(n.to_string()),
         Some(_) => Err(format!("{k} must be a string")),
     }
 }
 
-fn u64_field(o: &Map<String, Value>, k: &str) -> Result<Option<u64>, String> {
-    match o.get(k) {
+fn u64_field(o: &impl Fields, k: &str) -> Result<Option<u64>, String> {
+    match o.field(k).as_ref() {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| format!("{k} must be a non-negative integer")),
         Some(Value::String(s)) => s.parse().map(Some).map_err(|_| format!("{k} must be a non-negative integer")),
@@ -61,8 +221,8 @@ fn u64_field(o: &Map<String, Value>, k: &str) -> Result<Option<u64>, String> {
     }
 }
 
-fn decimal_field(o: &Map<String, Value>, k: &str) -> Result<Option<Decimal>, String> {
-    match o.get(k) {
+fn decimal_field(o: &impl Fields, k: &str) -> Result<Option<Decimal>, String> {
+    match o.field(k).as_ref() {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Decimal::from_str(s).map(Some).map_err(|_| format!("{k} must be a decimal")),
@@ -99,8 +259,8 @@ fn channel_of(a: &tally_store::SessionAttrs) -> &'static str {
     })
 }
 
-fn parse_event(o: &Map<String, Value>, site_id: u64) -> Result<Line, String> {
-    let ts = match o.get("timestamp") {
+fn parse_event(o: &impl Fields, site_id: u64) -> Result<Line, String> {
+    let ts = match o.field("timestamp").as_ref() {
         Some(Value::String(s)) => parse_timestamp(s).ok_or_else(|| format!("invalid timestamp {s:?}"))?,
         _ => return Err("timestamp is required".into()),
     };
@@ -133,7 +293,7 @@ fn parse_event(o: &Map<String, Value>, site_id: u64) -> Result<Line, String> {
     a.operating_system = str_field(o, "operating_system")?;
     a.operating_system_version = str_field(o, "operating_system_version")?;
     a.channel = channel_of(a).to_string();
-    match o.get("props") {
+    match o.field("props").as_ref() {
         None | Some(Value::Null) => {}
         Some(Value::Object(m)) => {
             for (k, v) in m {
@@ -159,13 +319,8 @@ fn parse_event(o: &Map<String, Value>, site_id: u64) -> Result<Line, String> {
         Some(v) if v <= 100 || v == 255 => v as u8,
         Some(_) => return Err("scroll_depth must be 0..100 or 255".into()),
     };
-    let interactive = !matches!(o.get("interactive"), Some(Value::Bool(false)));
-    Ok(Line {
-        kind: Kind::of(&e.name, interactive),
-        event: e,
-        given_session: u64_field(o, "session_id")?,
-        given_user: given_user.is_some(),
-    })
+    let interactive = !matches!(o.field("interactive"), Some(Value::Bool(false)));
+    Ok(Line { kind: Kind::of(&e.name, interactive), event: e, given_session: u64_field(o, "session_id")? })
 }
 
 fn parse_imported(o: &Map<String, Value>, site_id: u64, import_id: Option<i64>) -> Result<ImportedRow, String> {
@@ -210,14 +365,21 @@ fn parse_lines(part: &[(usize, &str)], site_id: u64, import_id: Option<i64>) -> 
     let mut imported = Vec::new();
     for (n, raw) in part {
         let fail = |m: String| ImportError(format!("line {n}: {m}"));
-        let v: Value = serde_json::from_str(raw).map_err(|e| fail(format!("invalid JSON: {e}")))?;
-        let Value::Object(o) = v else {
-            return Err(fail("expected a JSON object".into()));
-        };
-        if o.contains_key("table") {
-            imported.push(parse_imported(&o, site_id, import_id).map_err(fail)?);
-        } else {
-            lines.push(parse_event(&o, site_id).map_err(fail)?);
+        // Event lines take the typed path; imported-data rows (and malformed lines, for their messages)
+        // the generic one.
+        match serde_json::from_str::<RawEvent>(raw) {
+            Ok(ev) if ev.table.is_none() => lines.push(parse_event(&ev, site_id).map_err(fail)?),
+            _ => {
+                let v: Value = serde_json::from_str(raw).map_err(|e| fail(format!("invalid JSON: {e}")))?;
+                let Value::Object(o) = v else {
+                    return Err(fail("expected a JSON object".into()));
+                };
+                if o.contains_key("table") {
+                    imported.push(parse_imported(&o, site_id, import_id).map_err(fail)?);
+                } else {
+                    lines.push(parse_event(&o, site_id).map_err(fail)?);
+                }
+            }
         }
     }
     Ok((lines, imported))
@@ -226,6 +388,7 @@ fn parse_lines(part: &[(usize, &str)], site_id: u64, import_id: Option<i64>) -> 
 /// Parses an NDJSON body. `import_id`: the site's newest import (for `table` lines).
 pub fn parse(body: &[u8], site_id: u64, import_id: Option<i64>) -> Result<Parsed, ImportError> {
     let text = std::str::from_utf8(body).map_err(|_| ImportError("body is not valid UTF-8".into()))?;
+    let t0 = std::time::Instant::now();
     let all: Vec<(usize, &str)> =
         text.split('\n').enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty()).collect();
     // Lines are independent: parse them on every core, then keep their order.
@@ -243,7 +406,9 @@ pub fn parse(body: &[u8], site_id: u64, import_id: Option<i64>) -> Result<Parsed
         lines.extend(l);
         out.imported.extend(imp);
     }
+    let t1 = t0.elapsed();
     let (events, sessions) = sessionize(lines);
+    tracing::debug!(parse_ms = t1.as_millis(), sessionize_ms = (t0.elapsed() - t1).as_millis(), "import parse");
     out.earliest = events.iter().map(|e| e.timestamp).min();
     out.batch.events = events;
     out.batch.final_sessions = sessions;
@@ -253,64 +418,74 @@ pub fn parse(body: &[u8], site_id: u64, import_id: Option<i64>) -> Result<Parsed
 /// Groups lines into sessions (explicit `session_id` in listed order; otherwise per visitor in time order with
 /// the 30-minute rule) and builds each session like live ingestion does.
 fn sessionize(lines: Vec<Line>) -> (Vec<EventRow>, Vec<SessionRow>) {
+    // Lines are large; group them by index and move each one exactly once, into the output.
     let mut rng = rand::rng();
-    let mut groups: Vec<Vec<Line>> = Vec::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut by_given: HashMap<u64, usize> = HashMap::new();
-    let mut by_user: HashMap<u64, Vec<Line>> = HashMap::new();
+    let mut by_user: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut user_order: Vec<u64> = Vec::new();
-    for l in lines {
+    for (i, l) in lines.iter().enumerate() {
         if let Some(sid) = l.given_session {
             let idx = *by_given.entry(sid).or_insert_with(|| {
                 groups.push(Vec::new());
                 groups.len() - 1
             });
-            groups[idx].push(l);
+            groups[idx].push(i);
         } else {
             let u = l.event.user_id;
-            if !by_user.contains_key(&u) {
-                user_order.push(u);
-            }
-            let _ = l.given_user;
-            by_user.entry(u).or_default().push(l);
+            by_user
+                .entry(u)
+                .or_insert_with(|| {
+                    user_order.push(u);
+                    Vec::new()
+                })
+                .push(i);
         }
     }
     for u in user_order {
-        let mut ls = by_user.remove(&u).unwrap_or_default();
-        ls.sort_by_key(|l| l.event.timestamp);
-        let mut current: Vec<Line> = Vec::new();
+        let mut idx = by_user.remove(&u).unwrap_or_default();
+        idx.sort_by_key(|i| lines[*i].event.timestamp);
+        let mut current: Vec<usize> = Vec::new();
         let mut last: Option<NaiveDateTime> = None;
-        for l in ls {
+        for i in idx {
+            let l = &lines[i];
             if let Some(t) = last {
                 if !session::is_live(t, l.event.timestamp) && !current.is_empty() {
                     groups.push(std::mem::take(&mut current));
                 }
             }
-            if l.kind != Kind::Engagement || last.is_none() {
-                last = Some(l.event.timestamp);
+            last = if l.kind != Kind::Engagement || last.is_none() {
+                Some(l.event.timestamp)
             } else {
-                last = last.max(Some(l.event.timestamp));
-            }
-            current.push(l);
+                last.max(Some(l.event.timestamp))
+            };
+            current.push(i);
         }
         if !current.is_empty() {
             groups.push(current);
         }
     }
-    let mut events = Vec::new();
-    let mut sessions = Vec::new();
+    let mut slots: Vec<Option<Line>> = lines.into_iter().map(Some).collect();
+    let mut events = Vec::with_capacity(slots.len());
+    let mut sessions = Vec::with_capacity(groups.len());
     for g in groups {
         let sid: u64 = rng.random::<u64>() >> 1;
         let mut state: Option<SessionRow> = None;
         // Session attributes come from the session's first event and are copied onto all its events, as
         // live ingestion does (Plausible's merge_session).
-        let attrs = g.first().map(|l| l.event.attrs.clone()).unwrap_or_default();
-        for mut l in g {
+        let mut attrs: Option<tally_store::SessionAttrs> = None;
+        for i in g {
+            let Some(mut l) = slots[i].take() else { continue };
             l.event.session_id = sid;
-            l.event.attrs = attrs.clone();
+            match &attrs {
+                None => attrs = Some(l.event.attrs.clone()),
+                Some(a) if *a != l.event.attrs => l.event.attrs = a.clone(),
+                Some(_) => {}
+            }
             if l.kind != Kind::Engagement {
                 state = Some(match state {
                     None => session::start(&l.event, l.kind),
-                    Some(s) => session::update(&s, &l.event, l.kind),
+                    Some(s) => session::update(s, &l.event, l.kind),
                 });
             }
             events.push(l.event);

@@ -219,7 +219,7 @@ impl Ingestor {
                 let new_state = match previous {
                     Some(prev) => {
                         session::merge_into_event(&prev, &mut event);
-                        session::update(&prev, &event, kind)
+                        session::update(prev, &event, kind)
                     }
                     None => {
                         event.attrs = attrs;

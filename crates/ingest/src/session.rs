@@ -60,8 +60,8 @@ pub fn start(event: &EventRow, kind: Kind) -> SessionRow {
 ///
 /// Since Plausible 3.1 a session is a bounce unless it has two or more pageviews or an interactive custom
 /// event.
-pub fn update(session: &SessionRow, event: &EventRow, kind: Kind) -> SessionRow {
-    let mut s = session.clone();
+pub fn update(session: SessionRow, event: &EventRow, kind: Kind) -> SessionRow {
+    let mut s = session;
     s.user_id = event.user_id;
     s.timestamp = event.timestamp;
     if kind == Kind::Pageview {
@@ -120,13 +120,13 @@ mod tests {
     fn pageviews_and_custom_events_end_bounce() {
         let s = start(&ev("pageview", t(10, 0, 0), "/a"), Kind::Pageview);
         assert!(s.is_bounce);
-        let s2 = update(&s, &ev("Signup", t(10, 1, 0), "/a"), Kind::Custom { interactive: false });
+        let s2 = update(s.clone(), &ev("Signup", t(10, 1, 0), "/a"), Kind::Custom { interactive: false });
         assert!(s2.is_bounce);
         assert_eq!(s2.events, 2);
-        let s3 = update(&s2, &ev("pageview", t(10, 5, 0), "/b"), Kind::Pageview);
+        let s3 = update(s2.clone(), &ev("pageview", t(10, 5, 0), "/b"), Kind::Pageview);
         assert!(!s3.is_bounce);
         assert_eq!((s3.entry_page.as_str(), s3.exit_page.as_str(), s3.duration, s3.pageviews), ("/a", "/b", 300, 2));
-        let s4 = update(&s, &ev("Signup", t(10, 1, 0), "/a"), Kind::Custom { interactive: true });
+        let s4 = update(s.clone(), &ev("Signup", t(10, 1, 0), "/a"), Kind::Custom { interactive: true });
         assert!(!s4.is_bounce);
     }
 
@@ -134,7 +134,7 @@ mod tests {
     fn custom_event_session_gets_entry_page_from_first_pageview() {
         let s = start(&ev("Signup", t(10, 0, 0), "/x"), Kind::Custom { interactive: true });
         assert_eq!(s.entry_page, "");
-        let s2 = update(&s, &ev("pageview", t(10, 0, 5), "/y"), Kind::Pageview);
+        let s2 = update(s.clone(), &ev("pageview", t(10, 0, 5), "/y"), Kind::Pageview);
         assert_eq!((s2.entry_page.as_str(), s2.exit_page.as_str()), ("/y", "/y"));
     }
 }
