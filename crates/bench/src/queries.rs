@@ -151,6 +151,8 @@ impl Runner for TimedRunner<'_> {
                         SqlValue::UInt(u) => Cell::Int(u as i64),
                         SqlValue::Float(f) => Cell::Float(f),
                         SqlValue::Text(s) => Cell::Text(s),
+                        SqlValue::Date(d) => Cell::Text(d.to_string()),
+                        SqlValue::Timestamp(t) => Cell::Text(t.to_string()),
                         other => Cell::Text(format!("{other:?}")),
                     })
                     .collect()

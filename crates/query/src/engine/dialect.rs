@@ -17,15 +17,16 @@ pub trait Dialect: Send + Sync {
     fn contains(&self, expr: &str) -> String;
     /// Adds `seconds_expr` seconds to a timestamp expression.
     fn add_seconds(&self, ts: &str, seconds_expr: &str) -> String;
-    /// `YYYY-MM-DD HH:00:00` of a (local) timestamp.
+    /// The start of the (local) timestamp's hour, as a timestamp (read back as `YYYY-MM-DD HH:00:00`).
+    /// Buckets stay numeric in SQL (cheap to group); labels are formatted when rows are read.
     fn format_hour(&self, ts: &str) -> String;
-    /// `YYYY-MM-DD` of a (local) timestamp.
+    /// The (local) timestamp's date (read back as `YYYY-MM-DD`).
     fn format_day(&self, ts: &str) -> String;
     /// Monday of the (local) timestamp's week, as a date expression.
     fn week_start(&self, ts: &str) -> String;
-    /// First day of the (local) timestamp's month as `YYYY-MM-DD`.
+    /// First day of the (local) timestamp's month, as a date.
     fn format_month(&self, ts: &str) -> String;
-    /// Formats a date expression as `YYYY-MM-DD`.
+    /// A date expression as a bucket value.
     fn format_date(&self, date: &str) -> String;
     /// Casts the next parameter to a date.
     fn date_param(&self) -> String;
@@ -54,19 +55,19 @@ impl Dialect for DuckDb {
         format!("({ts} + to_seconds(CAST({seconds_expr} AS BIGINT)))")
     }
     fn format_hour(&self, ts: &str) -> String {
-        format!("strftime({ts}, '%Y-%m-%d %H:00:00')")
+        format!("date_trunc('hour', {ts})")
     }
     fn format_day(&self, ts: &str) -> String {
-        format!("strftime({ts}, '%Y-%m-%d')")
+        format!("CAST({ts} AS DATE)")
     }
     fn week_start(&self, ts: &str) -> String {
         format!("CAST(date_trunc('week', {ts}) AS DATE)")
     }
     fn format_month(&self, ts: &str) -> String {
-        format!("strftime(date_trunc('month', {ts}), '%Y-%m-%d')")
+        format!("CAST(date_trunc('month', {ts}) AS DATE)")
     }
     fn format_date(&self, date: &str) -> String {
-        format!("strftime({date}, '%Y-%m-%d')")
+        format!("CAST({date} AS DATE)")
     }
     fn date_param(&self) -> String {
         "CAST(? AS DATE)".into()
