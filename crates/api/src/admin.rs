@@ -380,6 +380,7 @@ async fn import_events(
     .await
     .map_err(ApiError::internal)??;
     tracing::debug!(lines = n, parse_ms, write_ms = t0.elapsed().as_millis() - parse_ms, "bulk import");
+    state.native_start.lock().remove(&s.id);
     if let Some(e) = earliest {
         if e < s.native_stats_start_at {
             state.config.set_native_stats_start_at(s.id, e)?;
@@ -430,6 +431,7 @@ async fn reset_site(State(state): State<SharedState>, Path(domain): Path<String>
     let id = s.id as u64;
     tokio::task::spawn_blocking(move || events.delete_site(id)).await.map_err(ApiError::internal)??;
     state.config.set_native_stats_start_at(s.id, chrono::Utc::now().naive_utc())?;
+    state.native_start.lock().remove(&s.id);
     Ok(Json(json!({"deleted": true})))
 }
 

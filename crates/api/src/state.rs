@@ -23,6 +23,9 @@ pub struct AppState {
     pub ingestor: Arc<Ingestor>,
     pub settings: Settings,
     pub rate: RateLimiter,
+    /// First native event date per site (the expensive part of `date_range: "all"`), briefly cached.
+    pub native_start:
+        parking_lot::Mutex<std::collections::HashMap<i64, (Option<chrono::NaiveDateTime>, std::time::Instant)>>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -51,6 +51,27 @@ impl Runner for StoreRunner {
     }
 }
 
+/// The site's first native event (from `native_stats_start_at` on). Cached for a few seconds once found: it
+/// only moves when history is imported or reset, which the operator API does through a fresh cache entry.
+fn first_native_event(state: &SharedState, site: &Site) -> ApiResult<Option<chrono::NaiveDateTime>> {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(10);
+    if let Some((Some(t), at)) = state.native_start.lock().get(&site.id) {
+        if at.elapsed() < TTL && *t >= site.native_stats_start_at {
+            return Ok(Some(*t));
+        }
+    }
+    let rows = state.events.query(
+        "SELECT min(timestamp) FROM events WHERE site_id = ? AND timestamp >= ?",
+        &[SqlValue::Int(site.id), SqlValue::Timestamp(site.native_stats_start_at)],
+    )?;
+    let first = match rows.first().and_then(|r| r.first()) {
+        Some(SqlValue::Timestamp(t)) => Some(*t),
+        _ => None,
+    };
+    state.native_start.lock().insert(site.id, (first, std::time::Instant::now()));
+    Ok(first)
+}
+
 /// What the query engine needs to know about a site.
 pub fn site_context(state: &SharedState, site: &Site) -> ApiResult<SiteContext> {
     let team = state.config.team(site.team_id)?.ok_or_else(|| ApiError::internal("site without team"))?;
@@ -82,17 +103,10 @@ pub fn site_context(state: &SharedState, site: &Site) -> ApiResult<SiteContext> 
         .filter(|i| i.status == "completed")
         .map(|i| ImportInfo { id: i.id, start_date: i.start_date, end_date: i.end_date, has_scroll_depth: false })
         .collect();
-    let first = state.events.query(
-        "SELECT min(timestamp) FROM events WHERE site_id = ? AND timestamp >= ?",
-        &[SqlValue::Int(site.id), SqlValue::Timestamp(site.native_stats_start_at)],
-    )?;
-    let native_start = match first.first().and_then(|r| r.first()) {
-        Some(SqlValue::Timestamp(t)) => {
-            use chrono::TimeZone;
-            Some(timezone.from_utc_datetime(t).date_naive())
-        }
-        _ => None,
-    };
+    let native_start = first_native_event(state, site)?.map(|t| {
+        use chrono::TimeZone;
+        timezone.from_utc_datetime(&t).date_naive()
+    });
     let import_start = imports.iter().map(|i| i.start_date).min();
     let stats_start_date = match (native_start, import_start) {
         (Some(a), Some(b)) => Some(a.min(b)),

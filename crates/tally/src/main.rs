@@ -117,6 +117,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             base_url: args.base_url.trim_end_matches('/').to_string(),
         },
         rate: Default::default(),
+        native_start: Default::default(),
     });
 
     // Background writer: flush on a timer or when the buffer fills; housekeeping every 30 s.
