@@ -3,11 +3,13 @@
 //!
 //! `cargo run --release -p tally-bench -- --events 200000 --connections 32 --import-rows 2000000`
 
-use anyhow::Context;
+mod server;
+
+use server::BenchServer;
+
 use clap::Parser;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -83,18 +85,6 @@ fn zipf(rng: &mut impl Rng, n: usize) -> usize {
     n - 1
 }
 
-fn rss_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 async fn send_all(port: u16, reqs: Arc<Vec<Vec<u8>>>, start: usize, step: usize) -> anyhow::Result<Vec<Duration>> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
     stream.set_nodelay(true)?;
@@ -130,42 +120,14 @@ async fn send_all(port: u16, reqs: Arc<Vec<Vec<u8>>>, start: usize, step: usize)
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let bin = args.bin.clone().unwrap_or_else(|| std::env::current_exe().unwrap().with_file_name("tally"));
-    let dir = tempfile::Builder::new().prefix("tally-bench").tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let token = "bench-token";
-    let mut child = Command::new(&bin)
-        .arg("serve")
-        .env("TALLY_DATA_DIR", dir.path())
-        .env("TALLY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("TALLY_ADMIN_TOKEN", token)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let pid = child.id();
-    let base = format!("http://127.0.0.1:{port}");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(600)))
-        .build()
-        .into();
-    for _ in 0..300 {
-        if agent.get(format!("{base}/api/health")).call().is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let admin = |path: &str, body: serde_json::Value| -> anyhow::Result<serde_json::Value> {
-        let mut r =
-            agent.post(format!("{base}{path}")).header("Authorization", format!("Bearer {token}")).send_json(body)?;
-        Ok(serde_json::from_str(&r.body_mut().read_to_string()?)?)
-    };
+    let server = BenchServer::start(args.bin.clone(), &[])?;
+    let (port, pid) = (server.base.rsplit(':').next().unwrap().parse::<u16>()?, server.pid);
+    let admin = |path: &str, body: serde_json::Value| server.admin(path, body);
     let team = admin("/api/admin/teams", json!({"owner_email": "bench@example.test", "name": "Bench"}))?;
     admin("/api/admin/sites", json!({"team_id": team["id"], "domain": "bench.example"}))?;
     admin("/api/admin/sites", json!({"team_id": team["id"], "domain": "import.example"}))?;
     std::thread::sleep(Duration::from_secs(2));
-    let idle_rss = rss_kb(pid, "VmRSS:");
+    let idle_rss = server.status_kb("VmRSS:");
 
     // HTTP ingestion.
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
@@ -204,7 +166,7 @@ fn main() -> anyhow::Result<()> {
     let flush_secs = t1.elapsed().as_secs_f64();
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1000.0;
-    let peak_after_http = rss_kb(pid, "VmHWM:");
+    let peak_after_http = server.status_kb("VmHWM:");
 
     // Bulk import (request bodies are generated before timing).
     let day0 = 1_700_000_000i64;
@@ -228,19 +190,12 @@ fn main() -> anyhow::Result<()> {
     let mut imported = 0usize;
     let t2 = Instant::now();
     for body in &bodies {
-        let mut r = agent
-            .post(format!("{base}/api/admin/sites/import.example/events"))
-            .header("Authorization", format!("Bearer {token}"))
-            .header("Content-Type", "application/x-ndjson")
-            .send(body.as_bytes())?;
-        let text = r.body_mut().read_to_string()?;
-        let v: serde_json::Value = serde_json::from_str(&text)?;
-        imported += v["imported"].as_u64().with_context(|| format!("import failed: {text}"))? as usize;
+        imported += server.import("import.example", body.as_bytes())? as usize;
     }
     let import_secs = t2.elapsed().as_secs_f64();
-    let peak = rss_kb(pid, "VmHWM:");
-    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
-    let _ = child.wait();
+    let peak = server.status_kb("VmHWM:");
+    let _ = pid;
+    server.stop();
 
     println!("machine: {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
     println!("idle RSS after start-up:        {:>10.1} MB", idle_rss as f64 / 1024.0);

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use tally_query::context::{Goal, SiteContext};
 use tally_query::engine::{Cell, DuckDb, Param, Runner};
 use tally_store::duck::DuckEventStore;
-use tally_store::{EventStore, SqlValue};
 
 fn zipf(rng: &mut impl Rng, n: usize, s: f64) -> usize {
     // Inverse-CDF over 1/(i+1)^s weights, cheap enough for data generation.
@@ -120,44 +119,18 @@ pub fn mix(site: &str, range: &str) -> Vec<(String, Value)> {
     ]
 }
 
-/// Times each statement the engine runs.
-struct TimedRunner<'a> {
-    store: &'a DuckEventStore,
+/// Times each statement the engine runs (through the API's store runner).
+struct TimedRunner {
+    inner: tally_api::stats::StoreRunner,
     sql_time: RefCell<Duration>,
 }
 
-impl Runner for TimedRunner<'_> {
+impl Runner for TimedRunner {
     fn run(&self, sql: &str, params: &[Param]) -> Result<Vec<Vec<Cell>>, String> {
-        let params: Vec<SqlValue> = params
-            .iter()
-            .map(|p| match p {
-                Param::Text(s) => SqlValue::Text(s.clone()),
-                Param::Int(i) => SqlValue::Int(*i),
-                Param::Float(f) => SqlValue::Float(*f),
-                Param::Timestamp(t) => SqlValue::Timestamp(*t),
-                Param::Date(d) => SqlValue::Date(*d),
-            })
-            .collect();
         let t = Instant::now();
-        let rows = self.store.query(sql, &params).map_err(|e| e.to_string())?;
+        let rows = self.inner.run(sql, params);
         *self.sql_time.borrow_mut() += t.elapsed();
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                r.into_iter()
-                    .map(|v| match v {
-                        SqlValue::Null => Cell::Null,
-                        SqlValue::Int(i) => Cell::Int(i),
-                        SqlValue::UInt(u) => Cell::Int(u as i64),
-                        SqlValue::Float(f) => Cell::Float(f),
-                        SqlValue::Text(s) => Cell::Text(s),
-                        SqlValue::Date(d) => Cell::Text(d.to_string()),
-                        SqlValue::Timestamp(t) => Cell::Text(t.to_string()),
-                        other => Cell::Text(format!("{other:?}")),
-                    })
-                    .collect()
-            })
-            .collect())
+        rows
     }
 }
 
@@ -202,7 +175,8 @@ pub fn time_in_process(
     site: &str,
     reps: usize,
 ) -> anyhow::Result<Vec<(String, String, f64, f64)>> {
-    let store = DuckEventStore::open(db, 1).context("opening the event store")?;
+    let store: std::sync::Arc<dyn tally_store::EventStore> =
+        std::sync::Arc::new(DuckEventStore::open(db, 1).context("opening the event store")?);
     let ctx = SiteContext {
         domain: site.into(),
         timezone: chrono_tz::UTC,
@@ -233,7 +207,10 @@ pub fn time_in_process(
             let mut engine = Vec::new();
             let mut raw = Vec::new();
             for _ in 0..reps {
-                let runner = TimedRunner { store: &store, sql_time: RefCell::new(Duration::ZERO) };
+                let runner = TimedRunner {
+                    inner: tally_api::stats::StoreRunner(store.clone()),
+                    sql_time: RefCell::new(Duration::ZERO),
+                };
                 let t = Instant::now();
                 let q = tally_query::parse_query(&body, &ctx, chrono::Utc::now())
                     .map_err(|e| anyhow::anyhow!(e.message))?;

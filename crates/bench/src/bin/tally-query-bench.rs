@@ -7,12 +7,14 @@
 
 #[path = "../queries.rs"]
 mod queries;
+#[path = "../server.rs"]
+mod server;
 
-use anyhow::Context;
+use server::BenchServer;
+
 use clap::Parser;
 use serde_json::json;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Parser)]
 struct Args {
@@ -26,52 +28,10 @@ struct Args {
     reps: usize,
 }
 
-fn rss_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let bin = args.bin.clone().unwrap_or_else(|| std::env::current_exe().unwrap().with_file_name("tally"));
-    let dir = tempfile::Builder::new().prefix("tally-query-bench").tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let token = "bench-token";
-    let mut child = Command::new(&bin)
-        .arg("serve")
-        .env("TALLY_DATA_DIR", dir.path())
-        .env("TALLY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("TALLY_ADMIN_TOKEN", token)
-        .env("TALLY_HOURLY_API_LIMIT", "100000000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let pid = child.id();
-    let base = format!("http://127.0.0.1:{port}");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(3600)))
-        .build()
-        .into();
-    for _ in 0..300 {
-        if agent.get(format!("{base}/api/health")).call().is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let admin = |path: &str, body: serde_json::Value| -> anyhow::Result<serde_json::Value> {
-        let mut r =
-            agent.post(format!("{base}{path}")).header("Authorization", format!("Bearer {token}")).send_json(body)?;
-        Ok(serde_json::from_str(&r.body_mut().read_to_string()?)?)
-    };
+    let server = BenchServer::start(args.bin.clone(), &[("TALLY_HOURLY_API_LIMIT", "100000000")])?;
+    let admin = |path: &str, body: serde_json::Value| server.admin(path, body);
     let site = "bench.example";
     let team = admin("/api/admin/teams", json!({"owner_email": "bench@example.test", "name": "Bench"}))?;
     admin(
@@ -87,20 +47,13 @@ fn main() -> anyhow::Result<()> {
     let lines = queries::dataset(args.events, end, 7);
     let t = Instant::now();
     for chunk in lines.chunks(250_000) {
-        let body = chunk.join("\n");
-        let mut r = agent
-            .post(format!("{base}/api/admin/sites/{site}/events"))
-            .header("Authorization", format!("Bearer {token}"))
-            .header("Content-Type", "application/x-ndjson")
-            .send(body.as_bytes())?;
-        anyhow::ensure!(r.status() == 200, "import: {}", r.body_mut().read_to_string()?);
+        server.import(site, chunk.join("\n").as_bytes())?;
     }
     let load_s = t.elapsed().as_secs_f64();
-    let loaded_rss = rss_kb(pid, "VmRSS:");
-    let http = queries::time_http(&agent, &base, &key, site, args.reps)?;
-    let peak = rss_kb(pid, "VmHWM:");
-    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
-    let _ = child.wait();
+    let loaded_rss = server.status_kb("VmRSS:");
+    let http = queries::time_http(&server.agent, &server.base, &key, site, args.reps)?;
+    let peak = server.status_kb("VmHWM:");
+    let dir = server.stop();
     let inproc = queries::time_in_process(&dir.path().join("events.duckdb"), 1, site, args.reps)?;
 
     println!(
