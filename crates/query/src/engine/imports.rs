@@ -235,22 +235,7 @@ impl Ctx<'_> {
             Dimension::Prop(p) => Frag::raw(if p == "url" { "link_url" } else { "path" }),
             other => {
                 let col = column(other).map(|c| c.1).unwrap_or("''");
-                let label = match other {
-                    Dimension::Source | Dimension::Referrer => Some("Direct / None"),
-                    Dimension::Channel => Some("Direct"),
-                    Dimension::UtmMedium
-                    | Dimension::UtmSource
-                    | Dimension::UtmCampaign
-                    | Dimension::UtmContent
-                    | Dimension::UtmTerm
-                    | Dimension::Device
-                    | Dimension::Screen
-                    | Dimension::Browser
-                    | Dimension::BrowserVersion
-                    | Dimension::Os
-                    | Dimension::OsVersion => Some("(not set)"),
-                    _ => None,
-                };
+                let label = super::sql::empty_label(other);
                 match label {
                     Some(l) => Frag::raw(format!("CASE WHEN coalesce({col}, '') = '' THEN '{l}' ELSE {col} END")),
                     None => Frag::raw(col),

@@ -101,7 +101,7 @@ fn visit_column(dim: &Dimension) -> Option<&'static str> {
 }
 
 /// What an empty value of a visit dimension is shown as.
-fn empty_label(dim: &Dimension) -> Option<&'static str> {
+pub(super) fn empty_label(dim: &Dimension) -> Option<&'static str> {
     match dim {
         Dimension::Source | Dimension::Referrer => Some("Direct / None"),
         Dimension::Channel => Some("Direct"),
