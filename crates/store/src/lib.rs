@@ -10,6 +10,8 @@ pub mod model;
 pub mod duck;
 #[cfg(feature = "embedded")]
 pub mod sqlite;
+#[cfg(feature = "embedded")]
+pub mod uniq;
 
 pub use config::{ConfigError, ConfigStore};
 pub use imported::{ImportedRow, ImportedTable, ImportedValue, IMPORTED_TABLES};

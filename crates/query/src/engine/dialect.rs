@@ -30,10 +30,9 @@ pub trait Dialect: Send + Sync {
     fn format_date(&self, date: &str) -> String;
     /// Casts the next parameter to a date.
     fn date_param(&self) -> String;
-    /// Exact distinct count.
-    fn count_distinct(&self, expr: &str) -> String {
-        format!("count(DISTINCT {expr})")
-    }
+    /// Distinct count as Plausible counts (ClickHouse `uniq`): exact up to 65,536 distinct values per
+    /// group, an adaptive-sampling estimate (error well under 2%) above.
+    fn uniq(&self, expr: &str) -> String;
 }
 
 pub struct DuckDb;
@@ -71,5 +70,9 @@ impl Dialect for DuckDb {
     }
     fn date_param(&self) -> String {
         "CAST(? AS DATE)".into()
+    }
+    /// `tally_uniq` is the store's aggregate (crates/store/src/uniq.rs).
+    fn uniq(&self, expr: &str) -> String {
+        format!("tally_uniq({expr})")
     }
 }

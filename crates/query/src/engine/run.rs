@@ -130,8 +130,8 @@ impl<'a> Planner<'a> {
         let mut select: Vec<Frag> = dims.iter().map(|d| c.dimension(d, table)).collect();
         for a in aggs {
             select.push(Frag::raw(match (a, table) {
-                (Agg::Visitors, _) => c.d.count_distinct("user_id"),
-                (Agg::Visits, Table::Events) => c.d.count_distinct("session_id"),
+                (Agg::Visitors, _) => c.d.uniq("user_id"),
+                (Agg::Visits, Table::Events) => c.d.uniq("session_id"),
                 (Agg::Visits, Table::Sessions) => "count(*)".into(),
                 (Agg::Pageviews, Table::Sessions) => "sum(pageviews)".into(),
                 (Agg::Events, Table::Sessions) => "sum(events)".into(),
@@ -279,7 +279,7 @@ impl<'a> Planner<'a> {
         let mut sql = Frag::raw("SELECT ");
         let mut sel: Vec<Frag> = dims.iter().map(|d| c.dimension(d, Table::Events)).collect();
         sel.push(Frag::raw("sum(engagement_time)"));
-        sel.push(Frag::raw(c.d.count_distinct("session_id")));
+        sel.push(Frag::raw(c.d.uniq("session_id")));
         sql.push(Frag::join(sel, ", "));
         sql.push_str(" FROM events WHERE ");
         sql.push(c.events_range());
