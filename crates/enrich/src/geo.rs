@@ -24,7 +24,7 @@ pub struct Geo {
 
 /// An opened MMDB database (read fully into memory). `Send + Sync`.
 pub struct GeoDb {
-    reader: maxminddb::Reader<Vec<u8>>,
+    reader: maxminddb::Reader<GeoBytes>,
 }
 
 impl std::fmt::Debug for GeoDb {
@@ -183,17 +183,37 @@ pub fn override_city(geoname_id: u32) -> u32 {
     CITY_OVERRIDES.iter().find(|(from, _)| *from == geoname_id).map(|(_, to)| *to).unwrap_or(geoname_id)
 }
 
+/// The bytes of an MMDB database: a read-only file mapping, or a buffer.
+pub enum GeoBytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl AsRef<[u8]> for GeoBytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            GeoBytes::Mapped(m) => m,
+            GeoBytes::Owned(v) => v,
+        }
+    }
+}
+
 impl GeoDb {
     /// Opens an MMDB file (GeoLite2/GeoIP2 City, DB-IP City lite, or a country-only database).
     pub fn open(path: &Path) -> std::io::Result<GeoDb> {
-        let reader = maxminddb::Reader::open_readfile(path)
+        let file = std::fs::File::open(path).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+        // Mapped, not read: the database (tens of MB for city-level data) stays in the page cache and only
+        // the pages lookups touch count towards the process's memory.
+        // SAFETY: the file is opened read-only; Tally never writes it (replacing it needs a restart).
+        let map = unsafe { memmap2::Mmap::map(&file) }?;
+        let reader = maxminddb::Reader::from_source(GeoBytes::Mapped(map))
             .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
         Ok(GeoDb { reader })
     }
 
     /// Opens an MMDB database from bytes already in memory.
     pub fn from_bytes(bytes: Vec<u8>) -> std::io::Result<GeoDb> {
-        let reader = maxminddb::Reader::from_source(bytes).map_err(std::io::Error::other)?;
+        let reader = maxminddb::Reader::from_source(GeoBytes::Owned(bytes)).map_err(std::io::Error::other)?;
         Ok(GeoDb { reader })
     }
 

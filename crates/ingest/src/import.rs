@@ -494,5 +494,19 @@ fn sessionize(lines: Vec<Line>) -> (Vec<EventRow>, Vec<SessionRow>) {
             sessions.push(s);
         }
     }
-    (events, sessions)
+    // Stored in time order: DuckDB's per-row-group min/max (zone maps) then skip what a date range excludes.
+    sessions.sort_unstable_by_key(|s| s.start);
+    (in_time_order(events), sessions)
+}
+
+/// Reorders events by timestamp (stable), moving each (large) row once.
+fn in_time_order(events: Vec<EventRow>) -> Vec<EventRow> {
+    if events.windows(2).all(|w| w[0].timestamp <= w[1].timestamp) {
+        return events;
+    }
+    let mut order: Vec<(NaiveDateTime, u32)> =
+        events.iter().enumerate().map(|(i, e)| (e.timestamp, i as u32)).collect();
+    order.sort_unstable();
+    let mut slots: Vec<Option<EventRow>> = events.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|(_, i)| slots[i as usize].take()).collect()
 }

@@ -12,7 +12,7 @@ use tally_api::{AppState, Settings};
 use tally_enrich::{GeoDb, UaParser};
 use tally_ingest::salts::Salts;
 use tally_ingest::{Buffer, Ingestor};
-use tally_store::duck::DuckEventStore;
+use tally_store::duck::{DuckEventStore, DuckSettings};
 use tally_store::sqlite::SqliteConfigStore;
 use tally_store::{ConfigStore, EventStore, Plan};
 
@@ -56,6 +56,10 @@ struct ServeArgs {
     #[arg(long, env = "TALLY_BUFFER_CAPACITY", default_value_t = 200_000)]
     buffer_capacity: usize,
     /// Default hourly Stats/Sites API request limit per team (and per legacy key user).
+    /// Memory DuckDB may use for caching data and running queries (its `memory_limit`, e.g. `1GB`,
+    /// `512MB`); beyond it data is re-read from the OS page cache or spilled to the data directory.
+    #[arg(long, env = "TALLY_DUCKDB_MEMORY", default_value = "1GB")]
+    duckdb_memory: String,
     #[arg(long, env = "TALLY_HOURLY_API_LIMIT", default_value_t = 600)]
     hourly_api_limit: i64,
     /// Public base URL of this server (used in shared-link URLs).
@@ -70,6 +74,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
+            tally_store::duck::tune_allocator();
             init_tracing(&args.log_format);
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(serve(args))
@@ -97,7 +102,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let config: Arc<dyn ConfigStore> = Arc::new(SqliteConfigStore::open(&args.data_dir.join("config.sqlite3"))?);
-    let events: Arc<dyn EventStore> = Arc::new(DuckEventStore::open(&args.data_dir.join("events.duckdb"), 2)?);
+    let events: Arc<dyn EventStore> = Arc::new(DuckEventStore::open_with(
+        &args.data_dir.join("events.duckdb"),
+        2,
+        &DuckSettings { memory_limit: Some(args.duckdb_memory.clone()) },
+    )?);
     let geo = match &args.geoip_db {
         Some(p) => Some(Arc::new(GeoDb::open(p).map_err(|e| anyhow::anyhow!("opening {}: {e}", p.display()))?)),
         None => None,
@@ -146,6 +155,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    tally_store::duck::release_free_memory();
     tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "tally listening");
     let app = tally_api::router(state);
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
