@@ -11,82 +11,149 @@ use tally_query::context::{Goal, SiteContext};
 use tally_query::engine::{Cell, DuckDb, Param, Runner};
 use tally_store::duck::DuckEventStore;
 
-fn zipf(rng: &mut impl Rng, n: usize, s: f64) -> usize {
-    // Inverse-CDF over 1/(i+1)^s weights, cheap enough for data generation.
-    let h: f64 = (1..=n).map(|i| 1.0 / (i as f64).powf(s)).sum();
-    let mut x = rng.random::<f64>() * h;
-    for i in 0..n {
-        x -= 1.0 / ((i + 1) as f64).powf(s);
-        if x <= 0.0 {
-            return i;
-        }
-    }
-    n - 1
+/// A site's traffic over 90 days ending at `end` (UTC seconds), generated as NDJSON in chunks so that
+/// 100M events never sit in memory at once. Sessions start in chronological order, as a traffic log
+/// would; each has 1–10 pageviews (Zipf) a few seconds to minutes apart; pages (500), sources,
+/// countries, browsers, OS and devices are Zipf-distributed; 10% of sessions end with a `Signup` event
+/// with a `plan` prop, a fifth of those a `Purchase` with revenue instead.
+pub struct Dataset {
+    rng: rand::rngs::StdRng,
+    target: usize,
+    emitted: usize,
+    session: u64,
+    users: u64,
+    t: f64,
+    gap: f64,
+    zipf: ZipfTables,
 }
 
-/// NDJSON lines of a site with `events` events over 90 days ending at `end` (UTC seconds).
-pub fn dataset(events: usize, end: i64, seed: u64) -> Vec<String> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let pages: Vec<String> = (0..500).map(|i| format!("/page/{i}")).collect();
-    let sources = [
-        "",
-        "Google",
-        "Bing",
-        "DuckDuckGo",
-        "Twitter",
-        "Facebook",
-        "Reddit",
-        "news.ycombinator.com",
-        "GitHub",
-        "Newsletter",
-    ];
-    let countries = ["US", "DE", "GB", "FR", "IN", "BR", "CA", "NL", "EE", "JP", "ES", "IT", "PL", "SE", "AU"];
-    let browsers = ["Chrome", "Safari", "Firefox", "Microsoft Edge", "Samsung Browser", "Opera"];
-    let oses = ["Windows", "Mac", "iOS", "Android", "GNU/Linux"];
-    let devices = ["Desktop", "Mobile", "Tablet"];
-    let plans = ["free", "pro", "team"];
-    let start = end - 90 * 86400;
-    let mut lines = Vec::with_capacity(events + events / 4);
-    let mut session = 0u64;
-    while lines.len() < events {
-        session += 1;
-        let user = rng.random_range(0..(events as u64 / 3).max(1));
-        let mut t = rng.random_range(start..end - 3600);
-        let src = sources[zipf(&mut rng, sources.len(), 1.0)];
-        let attrs = json!({
-            "referrer_source": src, "country_code": countries[zipf(&mut rng, countries.len(), 1.0)],
-            "browser": browsers[zipf(&mut rng, browsers.len(), 1.2)], "operating_system": oses[zipf(&mut rng, oses.len(), 1.0)],
-            "screen_size": devices[zipf(&mut rng, devices.len(), 1.0)], "hostname": "bench.example",
-        });
-        let n = 1 + zipf(&mut rng, 10, 1.0);
-        for _ in 0..n {
-            let mut e = attrs.clone();
-            e["timestamp"] =
-                json!(chrono::DateTime::from_timestamp(t, 0).unwrap().format("%Y-%m-%d %H:%M:%S").to_string());
-            e["user_id"] = json!(user);
-            e["session_id"] = json!(session);
-            e["pathname"] = json!(pages[zipf(&mut rng, pages.len(), 1.1)]);
-            lines.push(e.to_string());
-            t += rng.random_range(5..300);
-        }
-        if rng.random_ratio(1, 10) {
-            let mut e = attrs.clone();
-            e["name"] = json!("Signup");
-            e["timestamp"] =
-                json!(chrono::DateTime::from_timestamp(t, 0).unwrap().format("%Y-%m-%d %H:%M:%S").to_string());
-            e["user_id"] = json!(user);
-            e["session_id"] = json!(session);
-            e["pathname"] = json!("/signup");
-            e["props"] = json!({"plan": plans[zipf(&mut rng, plans.len(), 1.0)]});
-            if rng.random_ratio(1, 5) {
-                e["name"] = json!("Purchase");
-                e["revenue_reporting_amount"] = json!(format!("{}.99", rng.random_range(5..200)));
-                e["revenue_reporting_currency"] = json!("USD");
-            }
-            lines.push(e.to_string());
+struct ZipfTables {
+    pages: Vec<f64>,
+    sources: Vec<f64>,
+    countries: Vec<f64>,
+    browsers: Vec<f64>,
+    oses: Vec<f64>,
+    devices: Vec<f64>,
+    lengths: Vec<f64>,
+    plans: Vec<f64>,
+}
+
+/// Cumulative Zipf weights over `n` ranks.
+fn zipf_cdf(n: usize, s: f64) -> Vec<f64> {
+    let mut acc = 0.0;
+    let mut v: Vec<f64> = (1..=n)
+        .map(|i| {
+            acc += 1.0 / (i as f64).powf(s);
+            acc
+        })
+        .collect();
+    v.iter_mut().for_each(|x| *x /= acc);
+    v
+}
+
+fn pick(rng: &mut impl Rng, cdf: &[f64]) -> usize {
+    let x = rng.random::<f64>();
+    cdf.partition_point(|&c| c < x).min(cdf.len() - 1)
+}
+
+const SOURCES: [&str; 10] = [
+    "",
+    "Google",
+    "Bing",
+    "DuckDuckGo",
+    "Twitter",
+    "Facebook",
+    "Reddit",
+    "news.ycombinator.com",
+    "GitHub",
+    "Newsletter",
+];
+const COUNTRIES: [&str; 15] =
+    ["US", "DE", "GB", "FR", "IN", "BR", "CA", "NL", "EE", "JP", "ES", "IT", "PL", "SE", "AU"];
+const BROWSERS: [&str; 6] = ["Chrome", "Safari", "Firefox", "Microsoft Edge", "Samsung Browser", "Opera"];
+const OSES: [&str; 5] = ["Windows", "Mac", "iOS", "Android", "GNU/Linux"];
+const DEVICES: [&str; 3] = ["Desktop", "Mobile", "Tablet"];
+const PLANS: [&str; 3] = ["free", "pro", "team"];
+
+impl Dataset {
+    pub fn new(events: usize, end: i64, seed: u64) -> Self {
+        // ≈ 3.5 events per session (1 + Zipf(10) pageviews, plus a custom event in 10% of sessions).
+        let sessions = (events as f64 / 3.51).max(1.0);
+        let span = 90.0 * 86400.0 - 3600.0;
+        Dataset {
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            target: events,
+            emitted: 0,
+            session: 0,
+            users: (events as u64 / 3).max(1),
+            t: (end - 90 * 86400) as f64,
+            gap: span / sessions,
+            zipf: ZipfTables {
+                pages: zipf_cdf(500, 1.1),
+                sources: zipf_cdf(SOURCES.len(), 1.0),
+                countries: zipf_cdf(COUNTRIES.len(), 1.0),
+                browsers: zipf_cdf(BROWSERS.len(), 1.2),
+                oses: zipf_cdf(OSES.len(), 1.0),
+                devices: zipf_cdf(DEVICES.len(), 1.0),
+                lengths: zipf_cdf(10, 1.0),
+                plans: zipf_cdf(PLANS.len(), 1.0),
+            },
         }
     }
-    lines
+
+    /// The next NDJSON body of whole sessions with at least `lines` lines (empty when done) and its line count.
+    pub fn next_body(&mut self, lines: usize) -> (String, usize) {
+        use std::fmt::Write;
+        let mut out = String::with_capacity(lines * 260);
+        let mut n = 0;
+        while n < lines && self.emitted < self.target {
+            let r = &mut self.rng;
+            self.session += 1;
+            self.t += r.random::<f64>() * 2.0 * self.gap;
+            let user = r.random_range(0..self.users);
+            let z = &self.zipf;
+            let attrs = format!(
+                r#""referrer_source":"{}","country_code":"{}","browser":"{}","operating_system":"{}","screen_size":"{}","hostname":"bench.example","user_id":{user},"session_id":{}"#,
+                SOURCES[pick(r, &z.sources)],
+                COUNTRIES[pick(r, &z.countries)],
+                BROWSERS[pick(r, &z.browsers)],
+                OSES[pick(r, &z.oses)],
+                DEVICES[pick(r, &z.devices)],
+                self.session
+            );
+            let mut t = self.t as i64;
+            let stamp = |t: i64| chrono::DateTime::from_timestamp(t, 0).unwrap().format("%Y-%m-%d %H:%M:%S");
+            for _ in 0..1 + pick(r, &z.lengths) {
+                let page = pick(r, &z.pages);
+                let _ = writeln!(out, r#"{{"timestamp":"{}","pathname":"/page/{page}",{attrs}}}"#, stamp(t));
+                n += 1;
+                self.emitted += 1;
+                t += r.random_range(5..300);
+            }
+            if r.random_ratio(1, 10) {
+                let plan = PLANS[pick(r, &z.plans)];
+                let (name, revenue) = if r.random_ratio(1, 5) {
+                    (
+                        "Purchase",
+                        format!(
+                            r#","revenue_reporting_amount":"{}.99","revenue_reporting_currency":"USD""#,
+                            r.random_range(5..200)
+                        ),
+                    )
+                } else {
+                    ("Signup", String::new())
+                };
+                let _ = writeln!(
+                    out,
+                    r#"{{"name":"{name}","timestamp":"{}","pathname":"/signup","props":{{"plan":"{plan}"}}{revenue},{attrs}}}"#,
+                    stamp(t)
+                );
+                n += 1;
+                self.emitted += 1;
+            }
+        }
+        (out, n)
+    }
 }
 
 /// The dashboard's query mix for one date range.
@@ -220,6 +287,66 @@ pub fn time_in_process(
             }
             out.push((name, range.to_string(), median_p95(engine).0, median_p95(raw).0));
         }
+    }
+    Ok(out)
+}
+
+/// One line of the estimate report: groups counted, groups above 65,536 (estimated), max and mean
+/// relative error of the estimated groups, and the time of `tally_uniq` vs exact `count(DISTINCT)`.
+pub struct EstimateError {
+    pub what: String,
+    pub groups: usize,
+    pub estimated: usize,
+    pub max_err: f64,
+    pub mean_err: f64,
+    pub uniq_ms: f64,
+    pub exact_ms: f64,
+}
+
+/// Compares `tally_uniq` with exact `count(DISTINCT)` on the loaded data (whole 90 days).
+pub fn estimate_errors(db: &std::path::Path) -> anyhow::Result<Vec<EstimateError>> {
+    use tally_store::{EventStore, SqlValue};
+    let store = DuckEventStore::open(db, 1).context("opening the event store")?;
+    let int = |v: &SqlValue| match v {
+        SqlValue::Int(i) => *i as f64,
+        SqlValue::UInt(u) => *u as f64,
+        _ => f64::NAN,
+    };
+    let cases = [
+        ("visitors, whole range", "'all'", "events WHERE name <> 'engagement'", "user_id"),
+        ("visitors by page", "pathname", "events WHERE name = 'pageview'", "user_id"),
+        ("visitors by day", "CAST(timestamp AS DATE)", "events WHERE name <> 'engagement'", "user_id"),
+        ("visits by page", "pathname", "events WHERE name = 'pageview'", "session_id"),
+        ("visitors by source (sessions)", "referrer_source", "sessions_all WHERE true", "user_id"),
+    ];
+    let mut out = Vec::new();
+    for (what, group, from, col) in cases {
+        let time = |agg: &str| -> anyhow::Result<(Vec<tally_store::Row>, f64)> {
+            let sql = format!("SELECT {group} AS g, {agg} FROM {from} AND site_id = 1 GROUP BY g ORDER BY g");
+            let t = Instant::now();
+            let rows = store.query(&sql, &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok((rows, t.elapsed().as_secs_f64() * 1000.0))
+        };
+        let (uniq, uniq_ms) = time(&format!("tally_uniq({col})"))?;
+        let (exact, exact_ms) = time(&format!("count(DISTINCT {col})"))?;
+        let errs: Vec<f64> = uniq
+            .iter()
+            .zip(&exact)
+            .filter(|(_, e)| int(&e[1]) > 65_536.0)
+            .map(|(u, e)| (int(&u[1]) - int(&e[1])).abs() / int(&e[1]))
+            .collect();
+        for (u, e) in uniq.iter().zip(&exact) {
+            anyhow::ensure!(int(&e[1]) > 65_536.0 || int(&u[1]) == int(&e[1]), "{what}: inexact small group");
+        }
+        out.push(EstimateError {
+            what: what.into(),
+            groups: exact.len(),
+            estimated: errs.len(),
+            max_err: errs.iter().copied().fold(0.0, f64::max),
+            mean_err: if errs.is_empty() { 0.0 } else { errs.iter().sum::<f64>() / errs.len() as f64 },
+            uniq_ms,
+            exact_ms,
+        });
     }
     Ok(out)
 }

@@ -26,10 +26,14 @@ struct Args {
     /// Repetitions per query.
     #[arg(long, default_value_t = 7)]
     reps: usize,
+    /// Keep the server's data directory (its path is printed) for `tally-sql`.
+    #[arg(long)]
+    keep: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    tally_store::duck::tune_allocator(); // as `tally serve` does, for the in-process timings
     let server = BenchServer::start(args.bin.clone(), &[("TALLY_HOURLY_API_LIMIT", "100000000")])?;
     let admin = |path: &str, body: serde_json::Value| server.admin(path, body);
     let site = "bench.example";
@@ -44,24 +48,35 @@ fn main() -> anyhow::Result<()> {
         .to_string();
 
     let end = chrono::Utc::now().timestamp() - 86400;
-    let lines = queries::dataset(args.events, end, 7);
-    let t = Instant::now();
-    for chunk in lines.chunks(250_000) {
-        server.import(site, chunk.join("\n").as_bytes())?;
+    let mut data = queries::Dataset::new(args.events, end, 7);
+    let (mut lines, mut load_s) = (0usize, 0.0f64);
+    loop {
+        let (body, n) = data.next_body(250_000);
+        if n == 0 {
+            break;
+        }
+        let t = Instant::now();
+        server.import(site, body.as_bytes())?;
+        load_s += t.elapsed().as_secs_f64();
+        lines += n;
     }
-    let load_s = t.elapsed().as_secs_f64();
     let loaded_rss = server.status_kb("VmRSS:");
     let http = queries::time_http(&server.agent, &server.base, &key, site, args.reps)?;
     let peak = server.status_kb("VmHWM:");
     let dir = server.stop();
-    let inproc = queries::time_in_process(&dir.path().join("events.duckdb"), 1, site, args.reps)?;
+    let db = dir.path().join("events.duckdb");
+    let inproc = queries::time_in_process(&db, 1, site, args.reps)?;
+    let errors = queries::estimate_errors(&db)?;
+    if args.keep {
+        println!("data directory kept: {}", dir.keep().display());
+    }
 
     println!(
         "dataset: {} events ({} lines), loaded in {:.1} s ({:.0} rows/s)",
         args.events,
-        lines.len(),
+        lines,
         load_s,
-        lines.len() as f64 / load_s
+        lines as f64 / load_s
     );
     println!("server RSS after load {:.0} MB, peak {:.0} MB", loaded_rss as f64 / 1024.0, peak as f64 / 1024.0);
     println!();
@@ -71,6 +86,21 @@ fn main() -> anyhow::Result<()> {
         println!(
             "| {name} | {range} | {hm:.1} | {hp:.1} | {em:.1} | {rm:.1} | {:.2} |",
             if *rm > 0.0 { em / rm } else { 0.0 }
+        );
+    }
+    println!();
+    println!("| counted (whole range) | groups | estimated (> 65,536) | max error | mean error | tally_uniq ms | count(DISTINCT) ms |");
+    println!("|---|---|---|---|---|---|---|");
+    for e in errors {
+        println!(
+            "| {} | {} | {} | {:.2}% | {:.2}% | {:.1} | {:.1} |",
+            e.what,
+            e.groups,
+            e.estimated,
+            e.max_err * 100.0,
+            e.mean_err * 100.0,
+            e.uniq_ms,
+            e.exact_ms
         );
     }
     Ok(())
