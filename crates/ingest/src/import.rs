@@ -510,3 +510,44 @@ fn in_time_order(events: Vec<EventRow>) -> Vec<EventRow> {
     let mut slots: Vec<Option<EventRow>> = events.into_iter().map(Some).collect();
     order.into_iter().filter_map(|(_, i)| slots[i as usize].take()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_order_is_a_stable_sort() {
+        let base = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+        // Timestamps with many ties and long permutation cycles; pathname records the original position.
+        let events: Vec<EventRow> = (0..5000u32)
+            .map(|i| EventRow {
+                timestamp: base + chrono::Duration::seconds(((i * 7919) % 613) as i64),
+                pathname: format!("/{i}"),
+                ..Default::default()
+            })
+            .collect();
+        let mut expected: Vec<(NaiveDateTime, u32)> =
+            events.iter().enumerate().map(|(i, e)| (e.timestamp, i as u32)).collect();
+        expected.sort();
+        let events = in_time_order(events);
+        let got: Vec<(NaiveDateTime, u32)> =
+            events.iter().map(|e| (e.timestamp, e.pathname[1..].parse().unwrap())).collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn parallel_parsing_keeps_line_order_and_the_first_error_wins() {
+        let lines: Vec<String> = (0..20_000)
+            .map(|i| format!(r#"{{"timestamp":"2026-01-01 00:00:00","user_id":{i},"pathname":"/{i}"}}"#))
+            .collect();
+        let parsed = parse(lines.join("\n").as_bytes(), 1, None).unwrap();
+        assert_eq!(parsed.batch.events.len(), 20_000);
+        // Same timestamp everywhere: the stable time order is the line order.
+        assert!(parsed.batch.events.iter().enumerate().all(|(i, e)| e.pathname == format!("/{i}")));
+        let mut bad = lines.clone();
+        bad[15_000] = "{".into();
+        bad[9_000] = "[]".into();
+        let err = parse(bad.join("\n").as_bytes(), 1, None).err().unwrap();
+        assert!(err.0.starts_with("line 9001:"), "{}", err.0);
+    }
+}
