@@ -391,18 +391,40 @@ pub fn parse(body: &[u8], site_id: u64, import_id: Option<i64>) -> Result<Parsed
     let t0 = std::time::Instant::now();
     let all: Vec<(usize, &str)> =
         text.split('\n').enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty()).collect();
-    // Lines are independent: parse them on every core, then keep their order.
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
-    let chunk = all.len().div_ceil(threads).max(1024);
-    let parsed: Vec<Result<ParsedLines, ImportError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            all.chunks(chunk).map(|part| scope.spawn(move || parse_lines(part, site_id, import_id))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(ImportError("internal error".into())))).collect()
+    // Lines are independent: parse them on every core, in pieces, then keep their order. Small pieces keep
+    // the peak memory near one copy of the parsed rows (each piece is freed as it is moved into `lines`).
+    const PIECE: usize = 8192;
+    let pieces: Vec<&[(usize, &str)]> = all.chunks(PIECE).collect();
+    let threads =
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8).min(pieces.len().max(1));
+    let mut results: Vec<Option<Result<ParsedLines, ImportError>>> = (0..pieces.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let pieces = &pieces;
+                scope.spawn(move || {
+                    pieces
+                        .iter()
+                        .enumerate()
+                        .skip(t)
+                        .step_by(threads)
+                        .map(|(i, part)| (i, parse_lines(part, site_id, import_id)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            if let Ok(done) = h.join() {
+                for (i, r) in done {
+                    results[i] = Some(r);
+                }
+            }
+        }
     });
     let mut lines = Vec::with_capacity(all.len());
     let mut out = Parsed::default();
-    for p in parsed {
-        let (l, imp) = p?;
+    for r in results {
+        let (l, imp) = r.unwrap_or_else(|| Err(ImportError("internal error".into())))?;
         lines.extend(l);
         out.imported.extend(imp);
     }
@@ -494,21 +516,38 @@ fn sessionize(lines: Vec<Line>) -> (Vec<EventRow>, Vec<SessionRow>) {
             sessions.push(s);
         }
     }
+    drop(slots);
     // Stored in time order: DuckDB's per-row-group min/max (zone maps) then skip what a date range excludes.
     sessions.sort_unstable_by_key(|s| s.start);
-    (in_time_order(events), sessions)
+    in_time_order(&mut events);
+    (events, sessions)
 }
 
-/// Reorders events by timestamp (stable), moving each (large) row once.
-fn in_time_order(events: Vec<EventRow>) -> Vec<EventRow> {
+/// Sorts events by timestamp (stable) in place: sorts indices, then applies the permutation by cycles, so
+/// each (large) row moves about twice and no second copy of the rows is allocated.
+fn in_time_order(events: &mut [EventRow]) {
     if events.windows(2).all(|w| w[0].timestamp <= w[1].timestamp) {
-        return events;
+        return;
     }
-    let mut order: Vec<(NaiveDateTime, u32)> =
-        events.iter().enumerate().map(|(i, e)| (e.timestamp, i as u32)).collect();
-    order.sort_unstable();
-    let mut slots: Vec<Option<EventRow>> = events.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|(_, i)| slots[i as usize].take()).collect()
+    let mut order: Vec<u32> = (0..events.len() as u32).collect();
+    order.sort_unstable_by_key(|&i| (events[i as usize].timestamp, i));
+    // Position p receives the row at order[p].
+    let mut done = vec![false; events.len()];
+    for start in 0..events.len() {
+        if done[start] {
+            continue;
+        }
+        let mut p = start;
+        loop {
+            done[p] = true;
+            let q = order[p] as usize;
+            if q == start {
+                break;
+            }
+            events.swap(p, q);
+            p = q;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -519,7 +558,7 @@ mod tests {
     fn time_order_is_a_stable_sort() {
         let base = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
         // Timestamps with many ties and long permutation cycles; pathname records the original position.
-        let events: Vec<EventRow> = (0..5000u32)
+        let mut events: Vec<EventRow> = (0..5000u32)
             .map(|i| EventRow {
                 timestamp: base + chrono::Duration::seconds(((i * 7919) % 613) as i64),
                 pathname: format!("/{i}"),
@@ -529,7 +568,7 @@ mod tests {
         let mut expected: Vec<(NaiveDateTime, u32)> =
             events.iter().enumerate().map(|(i, e)| (e.timestamp, i as u32)).collect();
         expected.sort();
-        let events = in_time_order(events);
+        in_time_order(&mut events);
         let got: Vec<(NaiveDateTime, u32)> =
             events.iter().map(|e| (e.timestamp, e.pathname[1..].parse().unwrap())).collect();
         assert_eq!(got, expected);
