@@ -166,13 +166,13 @@ fn validation_errors_and_feature_gates() {
 #[test]
 fn custom_properties_need_the_feature() {
     let s = Server::start();
-    let email = format!("owner-{}@example.test", common::free_port());
+    let email = format!("{}@example.test", common::unique_name("owner"));
     let team = s.admin(
         "POST",
         "/api/admin/teams",
         json!({"owner_email": email, "personal": true, "plan": {"name": "enterprise", "features": ["stats_api"]}}),
     );
-    let domain = format!("site-{}.example.test", common::free_port());
+    let domain = format!("{}.example.test", common::unique_name("site"));
     s.admin("POST", "/api/admin/sites", json!({"team_id": team["id"], "domain": domain}));
     let key = s.admin(
         "POST",

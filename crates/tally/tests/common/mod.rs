@@ -17,6 +17,12 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
 }
 
+/// A name no other call in this test process returns (ports repeat: the OS hands freed ports out again).
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("{prefix}-{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -155,10 +161,10 @@ impl Server {
 
     /// A personal team on `plan` with one site and a stats key; returns (domain, key).
     pub fn setup_site(&self, plan: &str, site: Value) -> (String, String) {
-        let email = format!("owner-{}@example.test", free_port());
+        let email = format!("{}@example.test", unique_name("owner"));
         let team =
             self.admin("POST", "/api/admin/teams", json!({"owner_email": email, "personal": true, "plan": plan}));
-        let domain = format!("site-{}.example.test", free_port());
+        let domain = format!("{}.example.test", unique_name("site"));
         let mut body = json!({"team_id": team["id"], "domain": domain});
         if let Value::Object(m) = site {
             for (k, v) in m {
