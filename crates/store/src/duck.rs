@@ -328,16 +328,6 @@ pub fn tune_allocator() {
     }
 }
 
-/// Returns freed heap memory to the OS (after start-up, whose temporary allocations — parsing the
-/// user-agent rules, opening the databases — would otherwise stay resident while the server idles).
-pub fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// DuckDB settings a deployment may change.
 #[derive(Clone, Debug, Default)]
 pub struct DuckSettings {

@@ -155,7 +155,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-    tally_store::duck::release_free_memory();
     tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "tally listening");
     let app = tally_api::router(state);
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
