@@ -22,7 +22,7 @@ pub struct Geo {
     pub city_geoname_id: u32,
 }
 
-/// An opened MMDB database (read fully into memory). `Send + Sync`.
+/// An opened MMDB database (memory-mapped from its file, or bytes in memory). `Send + Sync`.
 pub struct GeoDb {
     reader: maxminddb::Reader<GeoBytes>,
 }

@@ -55,11 +55,11 @@ struct ServeArgs {
     /// Events the write buffer holds before ingestion waits for a flush (back-pressure).
     #[arg(long, env = "TALLY_BUFFER_CAPACITY", default_value_t = 200_000)]
     buffer_capacity: usize,
-    /// Default hourly Stats/Sites API request limit per team (and per legacy key user).
     /// Memory DuckDB may use for caching data and running queries (its `memory_limit`, e.g. `1GB`,
     /// `512MB`); beyond it data is re-read from the OS page cache or spilled to the data directory.
     #[arg(long, env = "TALLY_DUCKDB_MEMORY", default_value = "1GB")]
     duckdb_memory: String,
+    /// Default hourly Stats/Sites API request limit per team (and per legacy key user).
     #[arg(long, env = "TALLY_HOURLY_API_LIMIT", default_value_t = 600)]
     hourly_api_limit: i64,
     /// Public base URL of this server (used in shared-link URLs).
