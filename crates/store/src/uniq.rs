@@ -8,7 +8,9 @@
 //! them `skip` grows by one and half of them are dropped. The estimate is `kept × 2^skip`, whose relative
 //! standard error is about 1/√kept ≤ 0.6%. The final set — hashes with the top `skip` bits zero, for the
 //! smallest `skip` that keeps at most 65,536 — does not depend on the order rows arrive in or on how
-//! DuckDB splits the work between threads, so answers are deterministic.
+//! DuckDB splits the work between threads, so answers are deterministic. A group's hashes are kept in a
+//! sorted vector fed by an append buffer rather than a hash set: appends stay in cache however many groups
+//! a query has, where hash-set inserts into hundreds of tables miss it (2x faster for visitors by page).
 //!
 //! Registered through DuckDB's C API for aggregate functions (duckdb-rs has no safe wrapper for them).
 
@@ -17,8 +19,8 @@ use std::ffi::CString;
 
 /// Distinct values counted exactly per group; above this the set samples.
 pub const MAX_EXACT: usize = 65_536;
-/// Slots never exceed this (load ≤ 0.5 at `MAX_EXACT` + 1 elements).
-const MAX_SLOTS: usize = 1 << 17;
+/// Hashes buffered unsorted before the first merge into the sorted set.
+const MIN_PENDING: usize = 64;
 
 /// A bijective 64-bit mix (the SplitMix64 finaliser with its increment): distinct inputs stay distinct.
 #[inline]
@@ -30,13 +32,25 @@ pub fn mix(x: u64) -> u64 {
 }
 
 /// The adaptive-sampling set of hashes of one group.
+///
+/// Hashes are appended to an unsorted buffer and merged into a sorted, duplicate-free vector in bursts
+/// (sort the buffer, merge two sorted runs). Appending touches one cache line per group, where a hash-set
+/// insert touches a random slot of a table that is usually not in cache; the bursts work on memory in
+/// order. Because the hashes are uniform, the ones a sampling degree keeps (top `skip` bits zero) are a
+/// prefix of the sorted vector, so raising `skip` is a truncation.
 #[derive(Debug, Default, Clone)]
 pub struct UniqSet {
     skip: u32,
-    len: usize,
-    has_zero: bool,
-    /// Open addressing, linear probing; 0 marks an empty slot (the hash 0 is kept in `has_zero`).
-    slots: Vec<u64>,
+    /// Sorted ascending, no duplicates, every element kept by `skip`.
+    sorted: Vec<u64>,
+    /// Kept by `skip` when appended (`skip` only changes while this is empty), unsorted, may repeat.
+    pending: Vec<u64>,
+}
+
+/// The smallest hash a sampling degree drops (`None`: it keeps every hash).
+#[inline]
+fn bound(skip: u32) -> Option<u64> {
+    (skip > 0).then(|| 1u64 << (64 - skip))
 }
 
 impl UniqSet {
@@ -52,36 +66,12 @@ impl UniqSet {
     /// Adds an already-mixed hash.
     #[inline]
     pub fn insert_hash(&mut self, h: u64) {
-        if !self.keeps(h) {
-            return;
-        }
-        if h == 0 {
-            if !self.has_zero {
-                self.has_zero = true;
-                self.len += 1;
-                self.shrink_to_limit();
+        if self.keeps(h) {
+            self.pending.push(h);
+            if self.pending.len() >= self.sorted.len().max(MIN_PENDING) {
+                self.flush();
             }
-            return;
         }
-        // Load ≤ 1/2: linear probing stays short.
-        if (self.len + 1) * 2 > self.slots.len() && self.slots.len() < MAX_SLOTS {
-            self.grow();
-        }
-        let mask = self.slots.len() - 1;
-        let mut i = h as usize & mask;
-        loop {
-            let s = self.slots[i];
-            if s == h {
-                return;
-            }
-            if s == 0 {
-                self.slots[i] = h;
-                self.len += 1;
-                break;
-            }
-            i = (i + 1) & mask;
-        }
-        self.shrink_to_limit();
     }
 
     /// Adds a raw value.
@@ -90,71 +80,129 @@ impl UniqSet {
         self.insert_hash(mix(value))
     }
 
-    fn grow(&mut self) {
-        // Small tables quadruple (fewer rehashes while a group warms up), large ones double.
-        let cap = if self.slots.len() < 4096 { (self.slots.len() * 4).max(32) } else { self.slots.len() * 2 };
-        let old = std::mem::replace(&mut self.slots, vec![0; cap]);
-        let mask = cap - 1;
-        for h in old.into_iter().filter(|&h| h != 0) {
-            let mut i = h as usize & mask;
-            while self.slots[i] != 0 {
-                i = (i + 1) & mask;
-            }
-            self.slots[i] = h;
+    /// Merges the buffer into the sorted vector.
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
         }
+        sort_hashes(&mut self.pending, self.skip);
+        self.pending.dedup();
+        let merged = union(&self.sorted, &self.pending);
+        self.sorted = merged;
+        self.pending.clear();
+        self.shrink_to_limit();
     }
 
-    /// Raises `skip` until at most `MAX_EXACT` hashes are kept.
+    /// Raises `skip` until at most `MAX_EXACT` hashes are kept (the buffer is empty).
     fn shrink_to_limit(&mut self) {
-        while self.len > MAX_EXACT {
+        while self.sorted.len() > MAX_EXACT {
             self.raise_to(self.skip + 1);
         }
     }
 
-    /// Sets the sampling degree to `skip` (≥ the current one), dropping hashes it no longer keeps.
+    /// Sets the sampling degree to `skip` (≥ the current one), dropping hashes it no longer keeps
+    /// (the buffer is empty).
     fn raise_to(&mut self, skip: u32) {
         if skip <= self.skip {
             return;
         }
         self.skip = skip.min(63);
-        let kept: Vec<u64> = self.slots.iter().copied().filter(|&h| h != 0 && self.keeps(h)).collect();
-        self.slots.iter_mut().for_each(|s| *s = 0);
-        self.len = kept.len() + usize::from(self.has_zero);
-        let mask = self.slots.len().saturating_sub(1);
-        for h in kept {
-            let mut i = h as usize & mask;
-            while self.slots[i] != 0 {
-                i = (i + 1) & mask;
-            }
-            self.slots[i] = h;
+        if let Some(b) = bound(self.skip) {
+            let keep = self.sorted.partition_point(|&h| h < b);
+            self.sorted.truncate(keep);
         }
     }
 
     /// Merges another group's set into this one.
-    pub fn merge(&mut self, other: &UniqSet) {
+    pub fn merge(&mut self, other: &mut UniqSet) {
+        self.flush();
+        other.flush();
         self.raise_to(other.skip);
-        if other.has_zero {
-            self.insert_hash(0);
+        let theirs = match bound(self.skip) {
+            Some(b) => &other.sorted[..other.sorted.partition_point(|&h| h < b)],
+            None => &other.sorted[..],
+        };
+        if theirs.is_empty() {
+            return;
         }
-        for &h in other.slots.iter().filter(|&&h| h != 0) {
-            self.insert_hash(h);
-        }
+        self.sorted = union(&self.sorted, theirs);
+        self.shrink_to_limit();
     }
 
     /// The count: exact while nothing was dropped, otherwise `kept × 2^skip` plus a deterministic
     /// remainder below `2^skip` (so estimates do not all look like multiples of a power of two).
-    pub fn estimate(&self) -> u64 {
+    pub fn estimate(&mut self) -> u64 {
+        self.flush();
+        let len = self.sorted.len() as u64;
         if self.skip == 0 {
-            return self.len as u64;
+            return len;
         }
         let scale = 1u64 << self.skip;
-        ((self.len as u64) << self.skip) + (mix(self.len as u64 ^ 0x5bd1_e995) & (scale - 1))
+        (len << self.skip) + (mix(len ^ 0x5bd1_e995) & (scale - 1))
     }
 
     /// Whether the count is exact.
-    pub fn is_exact(&self) -> bool {
+    pub fn is_exact(&mut self) -> bool {
+        self.flush();
         self.skip == 0
     }
+}
+
+thread_local! {
+    /// Scratch space for `sort_hashes` (aggregate updates run on DuckDB's worker threads).
+    static SCRATCH: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Sorts hashes that are uniform below their top `skip` bits (which are zero): one counting pass on the
+/// next bits scatters them into buckets of ~16, then each bucket is sorted on its own. About half the time
+/// of a comparison sort for the sizes a group buffers.
+fn sort_hashes(v: &mut Vec<u64>, skip: u32) {
+    let n = v.len();
+    if n < 512 {
+        v.sort_unstable();
+        return;
+    }
+    let bits = (usize::BITS - (n / 16).leading_zeros()).clamp(5, 12);
+    let shift = 64 - skip.min(64 - bits) - bits;
+    let mask = (1u64 << bits) - 1;
+    let digit = |h: u64| ((h >> shift) & mask) as usize;
+    let mut starts = [0u32; (1 << 12) + 1];
+    for &h in v.iter() {
+        starts[digit(h) + 1] += 1;
+    }
+    for i in 1..=(1usize << bits) {
+        starts[i] += starts[i - 1];
+    }
+    SCRATCH.with(|scratch| {
+        let mut out = scratch.borrow_mut();
+        out.clear();
+        out.resize(n, 0);
+        let mut next = starts;
+        for &h in v.iter() {
+            let d = digit(h);
+            out[next[d] as usize] = h;
+            next[d] += 1;
+        }
+        for b in 0..(1usize << bits) {
+            out[starts[b] as usize..starts[b + 1] as usize].sort_unstable();
+        }
+        std::mem::swap(v, &mut out);
+    });
+}
+
+/// The union of two sorted, duplicate-free slices, sorted and duplicate-free.
+fn union(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (x, y) = (a[i], b[j]);
+        out.push(x.min(y));
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 // --- DuckDB C API glue -------------------------------------------------------------------------------
@@ -211,7 +259,7 @@ unsafe extern "C" fn combine(
                 *tgt = *src;
                 *src = std::ptr::null_mut();
             } else {
-                (**tgt).merge(&**src);
+                (**tgt).merge(&mut **src);
             }
         }
     }
@@ -321,7 +369,7 @@ mod tests {
                 sets[(mix(v) % parts) as usize].insert(v);
             }
             let mut merged = UniqSet::new();
-            for s in &sets {
+            for s in &mut sets {
                 merged.merge(s);
             }
             assert_eq!(merged.estimate(), whole.estimate(), "parts={parts}");
@@ -330,8 +378,42 @@ mod tests {
         small.insert(1);
         small.insert(2);
         let mut big = whole.clone();
-        big.merge(&small);
+        big.merge(&mut small);
         assert_eq!(big.skip, whole.skip);
+    }
+
+    #[test]
+    fn exact_counts_match_a_hash_set_at_every_size() {
+        // Sizes around the buffer's flush points, values repeated in a scrambled order.
+        for n in [0u64, 1, 63, 64, 65, 127, 128, 1000, 4097, 65_535, 65_536] {
+            let mut s = UniqSet::new();
+            let mut seen = std::collections::HashSet::new();
+            for k in 0..3 * n {
+                let v = mix(k ^ 0xabc) % n.max(1);
+                if n > 0 {
+                    s.insert(v);
+                    seen.insert(v);
+                }
+            }
+            assert_eq!(s.estimate(), seen.len() as u64, "n={n}");
+            assert!(s.is_exact());
+        }
+    }
+
+    #[test]
+    fn sort_hashes_sorts_at_every_sampling_degree() {
+        for skip in [0u32, 1, 7, 40, 60, 63] {
+            for n in [0usize, 1, 511, 512, 5000, 70_000] {
+                let mut v: Vec<u64> = (0..n as u64)
+                    .map(|k| mix(k % 997 + n as u64))
+                    .map(|h| if skip == 0 { h } else { h >> skip })
+                    .collect();
+                let mut want = v.clone();
+                want.sort_unstable();
+                sort_hashes(&mut v, skip);
+                assert_eq!(v, want, "skip={skip} n={n}");
+            }
+        }
     }
 
     #[test]

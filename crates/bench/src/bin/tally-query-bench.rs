@@ -29,11 +29,23 @@ struct Args {
     /// Keep the server's data directory (its path is printed) for `tally-sql`.
     #[arg(long)]
     keep: bool,
+    /// Only time the engine in-process on a kept `events.duckdb` (no server, no load): for iterating on
+    /// the engine between full runs.
+    #[arg(long)]
+    engine_only: Option<std::path::PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tally_store::duck::tune_allocator(); // as `tally serve` does, for the in-process timings
+    if let Some(db) = &args.engine_only {
+        println!("| query | range | engine median ms | raw SQL median ms | Tally / raw |");
+        println!("|---|---|---|---|---|");
+        for (name, range, em, rm) in queries::time_in_process(db, 1, "bench.example", args.reps)? {
+            println!("| {name} | {range} | {em:.1} | {rm:.1} | {:.2} |", if rm > 0.0 { em / rm } else { 0.0 });
+        }
+        return Ok(());
+    }
     let server = BenchServer::start(args.bin.clone(), &[("TALLY_HOURLY_API_LIMIT", "100000000")])?;
     let admin = |path: &str, body: serde_json::Value| server.admin(path, body);
     let site = "bench.example";
