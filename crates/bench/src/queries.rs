@@ -194,6 +194,10 @@ struct TimedRunner {
 
 impl Runner for TimedRunner {
     fn run(&self, sql: &str, params: &[Param]) -> Result<Vec<Vec<Cell>>, String> {
+        // `TALLY_BENCH_PRINT_SQL=1 tally-query-bench --engine-only …` prints what the planner emits.
+        if std::env::var_os("TALLY_BENCH_PRINT_SQL").is_some() {
+            eprintln!("SQL: {sql}\nPARAMS: {params:?}");
+        }
         let t = Instant::now();
         let rows = self.inner.run(sql, params);
         *self.sql_time.borrow_mut() += t.elapsed();
