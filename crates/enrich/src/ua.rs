@@ -32,12 +32,16 @@ pub struct UaInfo {
 }
 
 /// Compiled UA rules plus an LRU cache. Construct once and share (it is `Send + Sync`).
+///
+/// The device rules are compiled on first use: they only decide `device` when the tracker sent no screen
+/// width, and their ~600 mostly case-insensitive regexes take 17 MB (more than browsers and OS together).
 pub struct UaParser {
     ua: ua_parser::user_agent::Extractor<'static>,
     os: ua_parser::os::Extractor<'static>,
-    dev: ua_parser::device::Extractor<'static>,
+    dev: std::sync::OnceLock<ua_parser::device::Extractor<'static>>,
     bots: isbot::Bots,
-    cache: Mutex<LruCache<String, UaInfo>>,
+    /// Parsed UAs; `bool`: whether `device` was worked out.
+    cache: Mutex<LruCache<String, (UaInfo, bool)>>,
 }
 
 impl Default for UaParser {
@@ -55,15 +59,23 @@ impl std::fmt::Debug for UaParser {
 impl UaParser {
     /// Loads the embedded rules. Panics only if the embedded data is corrupt (covered by tests).
     pub fn new() -> UaParser {
-        let regexes: ua_parser::Regexes<'static> =
-            serde_yaml::from_str(UAP_REGEXES).expect("embedded uap regexes.yaml is valid");
-        let extractor = ua_parser::Extractor::try_from(regexes).expect("embedded uap regexes compile");
+        let rules = rules();
+        let ua = ua_parser::user_agent::Builder::new()
+            .push_all(rules.user_agent_parsers)
+            .expect("embedded uap browser rules compile")
+            .build()
+            .expect("embedded uap browser rules compile");
+        let os = ua_parser::os::Builder::new()
+            .push_all(rules.os_parsers)
+            .expect("embedded uap OS rules compile")
+            .build()
+            .expect("embedded uap OS rules compile");
         let mut bots = isbot::Bots::default();
         bots.append(EXTRA_BOT_PATTERNS);
         UaParser {
-            ua: extractor.ua,
-            os: extractor.os,
-            dev: extractor.dev,
+            ua,
+            os,
+            dev: std::sync::OnceLock::new(),
             bots,
             cache: Mutex::new(LruCache::new(NonZeroUsize::new(CACHE_CAPACITY).expect("non-zero"))),
         }
@@ -71,43 +83,70 @@ impl UaParser {
 
     /// Parses a UA string into Plausible's browser / OS / device naming.
     pub fn parse(&self, ua: &str) -> UaInfo {
+        self.parse_with(ua, true)
+    }
+
+    /// [`parse`](Self::parse) without `device` (left empty), for events whose screen width decides it.
+    pub fn parse_browser_os(&self, ua: &str) -> UaInfo {
+        self.parse_with(ua, false)
+    }
+
+    fn parse_with(&self, ua: &str, with_device: bool) -> UaInfo {
         if ua.trim().is_empty() {
             return UaInfo::default();
         }
         let cacheable = ua.len() <= MAX_CACHED_UA_LEN;
+        let cut = truncate(ua, MAX_PARSED_UA_LEN);
         if cacheable {
-            if let Some(hit) = self.cache.lock().get(ua) {
-                return hit.clone();
+            let mut cache = self.cache.lock();
+            if let Some((info, has_device)) = cache.get_mut(ua) {
+                if *has_device || !with_device {
+                    return info.clone();
+                }
+                info.device = self.device(cut, &info.os, &info.browser).to_string();
+                *has_device = true;
+                return info.clone();
             }
         }
-        let info = self.parse_uncached(truncate(ua, MAX_PARSED_UA_LEN));
+        let mut info = self.browser_os(cut);
+        if with_device {
+            info.device = self.device(cut, &info.os, &info.browser).to_string();
+        }
         if cacheable {
-            self.cache.lock().put(ua.to_string(), info.clone());
+            self.cache.lock().put(ua.to_string(), (info.clone(), with_device));
         }
         info
     }
 
     /// Parses without touching the cache.
     pub fn parse_uncached(&self, ua: &str) -> UaInfo {
-        let ua_v = self.ua.extract(ua);
-        let os_v = self.os.extract(ua);
-        let dev_v = self.dev.extract(ua);
+        let mut info = self.browser_os(ua);
+        info.device = self.device(ua, &info.os, &info.browser).to_string();
+        info
+    }
 
-        let (os, os_version) = match &os_v {
-            Some(o) => {
-                map_os(&o.os, o.major.as_deref(), o.minor.as_deref(), ua, dev_v.as_ref().map(|d| d.device.as_ref()))
-            }
+    fn browser_os(&self, ua: &str) -> UaInfo {
+        let (os, os_version) = match self.os.extract(ua) {
+            Some(o) => map_os(&o.os, o.major.as_deref(), o.minor.as_deref(), ua),
             None => (String::new(), String::new()),
         };
-
-        let (browser, browser_version) = match &ua_v {
+        let (browser, browser_version) = match self.ua.extract(ua) {
             Some(b) => map_browser(&b.family, b.major, b.minor),
             None => (String::new(), String::new()),
         };
+        UaInfo { browser, browser_version, os, os_version, device: String::new() }
+    }
 
-        let device = device_type(ua, &os, dev_v.as_ref().map(|d| d.device.as_ref()).unwrap_or(""), &browser);
-
-        UaInfo { browser, browser_version, os, os_version, device: device.to_string() }
+    fn device(&self, ua: &str, os: &str, browser: &str) -> &'static str {
+        let dev = self.dev.get_or_init(|| {
+            ua_parser::device::Builder::new()
+                .push_all(rules().device_parsers)
+                .expect("embedded uap device rules compile")
+                .build()
+                .expect("embedded uap device rules compile")
+        });
+        let d = dev.extract(ua);
+        device_type(ua, os, d.as_ref().map(|d| d.device.as_ref()).unwrap_or(""), browser)
     }
 
     /// Bots, crawlers, headless browsers, HTTP libraries (curl, python-requests...).
@@ -156,6 +195,11 @@ pub fn device_from_screen_width(w: u32) -> &'static str {
     } else {
         "Desktop"
     }
+}
+
+/// The embedded uap-core rules.
+fn rules() -> ua_parser::Regexes<'static> {
+    serde_yaml::from_str(UAP_REGEXES).expect("embedded uap regexes.yaml is valid")
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -242,7 +286,7 @@ fn map_browser(family: &str, major: Option<&str>, minor: Option<&str>) -> (Strin
     (name.into_owned(), major_minor(major, minor))
 }
 
-fn map_os(family: &str, major: Option<&str>, minor: Option<&str>, ua: &str, device: Option<&str>) -> (String, String) {
+fn map_os(family: &str, major: Option<&str>, minor: Option<&str>, ua: &str) -> (String, String) {
     let family = family.trim();
     if family.is_empty() || family == "Other" {
         return (String::new(), String::new());
@@ -251,7 +295,8 @@ fn map_os(family: &str, major: Option<&str>, minor: Option<&str>, ua: &str, devi
     let name = match family {
         "Mac OS X" | "Mac OS" | "macOS" => "Mac",
         "iOS" => {
-            let is_ipad = device == Some("iPad") || ua.contains("iPad");
+            // Every uap device rule that names an iOS device "iPad" matches the token itself.
+            let is_ipad = ua.contains("iPad");
             let major_n: u32 = major.and_then(|m| m.trim().parse().ok()).unwrap_or(0);
             if is_ipad && major_n >= 13 {
                 "iPadOS"
@@ -453,6 +498,21 @@ mod tests {
 
     fn p(ua: &str) -> UaInfo {
         P.parse(ua)
+    }
+
+    #[test]
+    fn device_rules_compile_only_when_a_device_is_asked_for() {
+        let fresh = UaParser::new();
+        let ipad = "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1";
+        let without = fresh.parse_browser_os(ipad);
+        assert!(fresh.dev.get().is_none(), "browser and OS alone must not build the device rules");
+        assert_eq!((without.browser.as_str(), without.os.as_str(), without.device.as_str()), ("Safari", "iPadOS", ""));
+        // The same UA again, now with the device: the cached entry is completed, not returned as is.
+        let with = fresh.parse(ipad);
+        assert!(fresh.dev.get().is_some());
+        assert_eq!(with, fresh.parse_uncached(ipad));
+        assert_eq!(with.device, "Tablet");
+        assert_eq!(UaInfo { device: String::new(), ..with }, without);
     }
 
     fn check(ua: &str, browser: &str, bv: &str, os: &str, osv: &str, device: &str) {

@@ -258,7 +258,11 @@ impl Ingestor {
             &attrs.click_id_param,
         )
         .to_string();
-        let ua = self.ua.parse(&inc.user_agent);
+        // The tracker always sends a screen width, which decides the device; the UA only when it is missing.
+        let ua = match req.screen_width {
+            Some(_) => self.ua.parse_browser_os(&inc.user_agent),
+            None => self.ua.parse(&inc.user_agent),
+        };
         attrs.browser = ua.browser;
         attrs.browser_version = ua.browser_version;
         attrs.operating_system = ua.os;
