@@ -32,6 +32,20 @@ struct Line {
     event: EventRow,
     kind: Kind,
     given_session: Option<u64>,
+    /// 128-bit fingerprint of `event.attrs` (two keyed SipHashes): equal attributes, equal fingerprints; a
+    /// false match between different ones has probability 2^-128.
+    attrs_fingerprint: u128,
+}
+
+fn fingerprint(a: &tally_store::SessionAttrs) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let half = |seed: u64| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        seed.hash(&mut h);
+        a.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(0x243f_6a88_85a3_08d3)) << 64) | u128::from(half(0x1319_8a2e_0370_7344))
 }
 
 fn parse_timestamp(s: &str) -> Option<NaiveDateTime> {
@@ -353,7 +367,12 @@ fn parse_event(o: &mut impl Fields, site_id: u64) -> Result<Line, String> {
         Some(_) => return Err("scroll_depth must be 0..100 or 255".into()),
     };
     let interactive = !matches!(o.field("interactive"), Some(Value::Bool(false)));
-    Ok(Line { kind: Kind::of(&e.name, interactive), event: e, given_session: u64_field(o, "session_id")? })
+    Ok(Line {
+        kind: Kind::of(&e.name, interactive),
+        attrs_fingerprint: fingerprint(&e.attrs),
+        event: e,
+        given_session: u64_field(o, "session_id")?,
+    })
 }
 
 fn parse_imported(o: &Map<String, Value>, site_id: u64, import_id: Option<i64>) -> Result<ImportedRow, String> {
@@ -473,7 +492,7 @@ pub fn parse(body: &[u8], site_id: u64, import_id: Option<i64>) -> Result<Parsed
 /// Groups lines into sessions (explicit `session_id` in listed order; otherwise per visitor in time order with
 /// the 30-minute rule) and builds each session like live ingestion does.
 fn sessionize(lines: Vec<Line>) -> (Vec<EventRow>, Vec<SessionRow>) {
-    // Lines are large; group them by index and move each one exactly once, into the output.
+    // Lines are large: group them by index, work on them in place, move each one once into the output.
     let mut rng = rand::rng();
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut by_given: HashMap<u64, usize> = HashMap::new();
@@ -520,50 +539,49 @@ fn sessionize(lines: Vec<Line>) -> (Vec<EventRow>, Vec<SessionRow>) {
             groups.push(current);
         }
     }
-    let mut slots: Vec<Option<Line>> = lines.into_iter().map(Some).collect();
-    let mut events = Vec::with_capacity(slots.len());
+    let mut lines = lines;
     let mut sessions = Vec::with_capacity(groups.len());
     for g in groups {
+        let Some(&first) = g.first() else { continue };
         let sid: u64 = rng.random::<u64>() >> 1;
         let mut state: Option<SessionRow> = None;
         // Session attributes come from the session's first event and are copied onto all its events, as
-        // live ingestion does (Plausible's merge_session).
+        // live ingestion does (Plausible's merge_session). Fingerprints spare comparing ~20 strings per
+        // event (cold in memory by now); a copy of the first event's attributes is made only if needed.
         let mut attrs: Option<tally_store::SessionAttrs> = None;
         for i in g {
-            let Some(mut l) = slots[i].take() else { continue };
-            l.event.session_id = sid;
-            match &attrs {
-                None => attrs = Some(l.event.attrs.clone()),
-                Some(a) if *a != l.event.attrs => l.event.attrs = a.clone(),
-                Some(_) => {}
+            if lines[i].attrs_fingerprint != lines[first].attrs_fingerprint {
+                let a = attrs.get_or_insert_with(|| lines[first].event.attrs.clone());
+                lines[i].event.attrs = a.clone();
+                lines[i].attrs_fingerprint = lines[first].attrs_fingerprint;
             }
+            let l = &mut lines[i];
+            l.event.session_id = sid;
             if l.kind != Kind::Engagement {
                 state = Some(match state {
                     None => session::start(&l.event, l.kind),
                     Some(s) => session::update(s, &l.event, l.kind),
                 });
             }
-            events.push(l.event);
         }
         if let Some(s) = state {
             sessions.push(s);
         }
     }
-    drop(slots);
     // Stored in time order: DuckDB's per-row-group min/max (zone maps) then skip what a date range excludes.
     sessions.sort_unstable_by_key(|s| s.start);
-    in_time_order(&mut events);
-    (events, sessions)
+    in_time_order(&mut lines, |l| l.event.timestamp);
+    (lines.into_iter().map(|l| l.event).collect(), sessions)
 }
 
 /// Sorts events by timestamp (stable) in place: sorts indices, then applies the permutation by cycles, so
 /// each (large) row moves about twice and no second copy of the rows is allocated.
-fn in_time_order(events: &mut [EventRow]) {
-    if events.windows(2).all(|w| w[0].timestamp <= w[1].timestamp) {
+fn in_time_order<T>(events: &mut [T], ts: impl Fn(&T) -> NaiveDateTime) {
+    if events.windows(2).all(|w| ts(&w[0]) <= ts(&w[1])) {
         return;
     }
     let mut order: Vec<u32> = (0..events.len() as u32).collect();
-    order.sort_unstable_by_key(|&i| (events[i as usize].timestamp, i));
+    order.sort_unstable_by_key(|&i| (ts(&events[i as usize]), i));
     // Position p receives the row at order[p].
     let mut done = vec![false; events.len()];
     for start in 0..events.len() {
@@ -641,7 +659,7 @@ mod tests {
         let mut expected: Vec<(NaiveDateTime, u32)> =
             events.iter().enumerate().map(|(i, e)| (e.timestamp, i as u32)).collect();
         expected.sort();
-        in_time_order(&mut events);
+        in_time_order(&mut events, |e| e.timestamp);
         let got: Vec<(NaiveDateTime, u32)> =
             events.iter().map(|e| (e.timestamp, e.pathname[1..].parse().unwrap())).collect();
         assert_eq!(got, expected);

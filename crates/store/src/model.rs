@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 pub const SCROLL_DEPTH_NONE: u8 = 255;
 
 /// Session-level attributes: fixed by a session's first event and copied onto each of its events.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SessionAttrs {
     pub referrer: String,
     pub referrer_source: String,

@@ -47,6 +47,17 @@ fn import_builds_sessions_like_live_ingestion() {
         json!([{"dimensions": ["/a"], "metrics": [2]}, {"dimensions": ["/c"], "metrics": [1]}]),
         "{body}"
     );
+    // Every event carries its session's attributes: /b (no referrer of its own) counts under Google.
+    let (_, body) = s.query(
+        &key,
+        json!({"site_id": domain, "metrics": ["pageviews"], "date_range": "all", "dimensions": ["event:page"],
+               "filters": [["is", "visit:source", ["Google"]]]}),
+    );
+    assert_eq!(
+        body["results"],
+        json!([{"dimensions": ["/a"], "metrics": [1]}, {"dimensions": ["/b"], "metrics": [1]}]),
+        "{body}"
+    );
 }
 
 #[test]
