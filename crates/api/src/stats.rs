@@ -60,14 +60,12 @@ fn first_native_event(state: &SharedState, site: &Site) -> ApiResult<Option<chro
             return Ok(Some(*t));
         }
     }
-    let rows = state.events.query(
-        "SELECT min(timestamp) FROM events WHERE site_id = ? AND timestamp >= ?",
-        &[SqlValue::Int(site.id), SqlValue::Timestamp(site.native_stats_start_at)],
-    )?;
-    let first = match rows.first().and_then(|r| r.first()) {
-        Some(SqlValue::Timestamp(t)) => Some(*t),
-        _ => None,
-    };
+    let first = tally_query::engine::extra::first_event(
+        site.id,
+        site.native_stats_start_at,
+        &StoreRunner(state.events.clone()),
+    )
+    .map_err(ApiError::internal)?;
     state.native_start.lock().insert(site.id, (first, std::time::Instant::now()));
     Ok(first)
 }

@@ -12,7 +12,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use tally_query::engine::DuckDb;
 use tally_query::v1::{self, Endpoint, Params};
-use tally_store::{Site, SqlValue};
+use tally_store::Site;
 
 /// Decodes a query string (`+` is a space; the last occurrence of a name wins).
 pub fn parse_params(raw: Option<&str>) -> Params {
@@ -41,17 +41,9 @@ pub fn current_visitors(state: &SharedState, site: &Site) -> ApiResult<Value> {
     use chrono::Timelike;
     let since = (chrono::Utc::now() - chrono::Duration::minutes(5)).naive_utc();
     let since = since.with_nanosecond(0).unwrap_or(since);
-    let rows = state.events.query(
-        "SELECT count(DISTINCT user_id) FROM events WHERE site_id = ? AND timestamp >= ? AND name <> 'engagement'",
-        &[SqlValue::Int(site.id), SqlValue::Timestamp(since)],
-    )?;
-    let n = match rows.first().and_then(|r| r.first()) {
-        Some(SqlValue::Int(i)) => *i,
-        Some(SqlValue::UInt(u)) => *u as i64,
-        Some(SqlValue::Float(f)) => *f as i64,
-        Some(SqlValue::Decimal(d)) => d.to_string().parse().unwrap_or(0),
-        _ => 0,
-    };
+    let runner = crate::stats::StoreRunner(state.events.clone());
+    let n =
+        tally_query::engine::extra::current_visitors(&DuckDb, site.id, since, &runner).map_err(ApiError::internal)?;
     Ok(json!(n))
 }
 

@@ -673,3 +673,43 @@ fn funnel_evaluation() {
     let (st, _) = f.s.api("GET", &path, None, None);
     assert_eq!(st, 401);
 }
+
+#[test]
+fn strict_funnels_break_on_other_events() {
+    let f = fixture();
+    let mut steps = Vec::new();
+    for body in [
+        json!({"site_id": f.site, "goal_type": "page", "page_path": "/"}),
+        json!({"site_id": f.site, "goal_type": "event", "event_name": "Signup"}),
+    ] {
+        let (_, g) = f.call("PUT", "/api/v1/sites/goals", Some(body));
+        steps.push(g["id"].clone());
+    }
+    let ev = |user: u64, name: &str, path: &str, ts: &str| json!({"name": name, "timestamp": ts, "user_id": user, "pathname": path});
+    f.s.import(
+        &f.site,
+        &[
+            ev(1, "pageview", "/", "2024-03-05 10:00:00"),
+            ev(1, "Signup", "/", "2024-03-05 10:05:00"),
+            // Visitor 2 sees another page between the steps.
+            ev(2, "pageview", "/", "2024-03-05 10:00:00"),
+            ev(2, "pageview", "/pricing", "2024-03-05 10:01:00"),
+            ev(2, "Signup", "/pricing", "2024-03-05 10:05:00"),
+        ],
+    );
+    let mut reached = Vec::new();
+    for funnel_type in ["sequential", "strict"] {
+        let (st, fun) = f.call(
+            "PUT",
+            "/api/v1/sites/funnels",
+            Some(json!({"site_id": f.site, "name": funnel_type, "funnel_type": funnel_type, "steps": steps})),
+        );
+        assert_eq!(st, 200, "{fun}");
+        let path =
+            format!("/api/v1/stats/funnel?site_id={}&funnel_id={}&period=month&date=2024-03-01", f.site, fun["id"]);
+        let (st, b) = f.s.api("GET", &path, Some(&f.key), None);
+        assert_eq!(st, 200, "{b}");
+        reached.push(b["steps"].as_array().unwrap().iter().map(|s| s["visitors"].clone()).collect::<Vec<_>>());
+    }
+    assert_eq!(reached, [[json!(2), json!(2)], [json!(2), json!(1)]]);
+}

@@ -369,40 +369,6 @@ pub async fn delete_funnel(
 /// Plausible's funnel window: a visitor's steps must fall within 24 hours of their first step.
 pub const FUNNEL_WINDOW_MS: i64 = 86_400_000;
 
-/// SQL condition of an event completing a goal (the query engine's goal rules, DuckDB syntax).
-fn goal_sql(g: &tally_store::Goal) -> (String, Vec<tally_store::SqlValue>) {
-    use tally_store::SqlValue as V;
-    let mut params = Vec::new();
-    let path = |p: &str, params: &mut Vec<V>| {
-        if p.contains('*') {
-            params.push(V::Text(tally_query::ast::wildcard_to_regex(p)));
-            "regexp_matches(pathname, ?)".to_string()
-        } else {
-            params.push(V::Text(p.to_string()));
-            "pathname = ?".to_string()
-        }
-    };
-    let mut sql = match (g.event_name.as_deref(), g.page_path.as_deref()) {
-        (Some(e), _) => {
-            params.push(V::Text(e.to_string()));
-            "name = ?".to_string()
-        }
-        (None, Some(p)) if g.scroll_threshold > -1 => {
-            let cond = path(p, &mut params);
-            params.push(V::Int(g.scroll_threshold as i64));
-            format!("name = 'engagement' AND {cond} AND scroll_depth >= ? AND scroll_depth <= 100")
-        }
-        (None, Some(p)) => format!("name = 'pageview' AND {}", path(p, &mut params)),
-        (None, None) => "FALSE".to_string(),
-    };
-    for (k, v) in &g.custom_props {
-        sql.push_str(" AND meta_value[list_position(meta_key, ?)] = ?");
-        params.push(V::Text(k.clone()));
-        params.push(V::Text(v.clone()));
-    }
-    (format!("({sql})"), params)
-}
-
 /// The funnel level one visitor reached, from their events in time order (`(ms, [step matches])`):
 /// ClickHouse's `windowFunnel(86400)` (default mode), or with `strict_order`, where an event matching no
 /// step ends the chain once it has started and a step reached out of order ends the search.
@@ -446,7 +412,7 @@ fn pct(part: i64, total: i64) -> Value {
 }
 
 fn funnel_stats_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
-    use tally_store::SqlValue as V;
+    use tally_query::engine::DuckDb;
     let site_id = req.get("site_id").and_then(Value::as_str).map(str::to_string);
     let (_caller, site) = crate::auth::authorize_stats(state, &req.headers, site_id.as_deref(), false)?;
     require_feature(state, &site, "funnels", "Funnels")?;
@@ -454,9 +420,6 @@ fn funnel_stats_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     let nf = || ApiError::not_found("Funnel could not be found");
     let funnel_id: i64 = text(funnel_id).and_then(|s| s.trim().parse().ok()).ok_or_else(nf)?;
     let funnel = funnels_of(state, site.id)?.into_iter().find(|f| f.id == funnel_id).ok_or_else(nf)?;
-    let goals = state.config.goals(site.id)?;
-    let steps: Vec<&tally_store::Goal> =
-        funnel.steps.iter().filter_map(|id| goals.iter().find(|g| g.id == *id)).collect();
 
     // The period, in the site's timezone (v1 `period` / `date`).
     let ctx = crate::stats::site_context(state, &site)?;
@@ -470,59 +433,18 @@ fn funnel_stats_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     let q = tally_query::parse_query(&body, &ctx, chrono::Utc::now()).map_err(|e| ApiError::bad_request(e.message))?;
     let from = q.date_range.first_utc().max(site.native_stats_start_at);
     let to = q.date_range.last_utc();
-    let range = |p: &mut Vec<V>| {
-        p.push(V::Int(site.id));
-        p.push(V::Timestamp(from));
-        p.push(V::Timestamp(to));
-    };
-
-    // Every visitor of the period (engagement events do not make a visit).
-    let mut p = Vec::new();
-    range(&mut p);
-    let all = state.events.query(
-        "SELECT count(DISTINCT user_id) FROM events WHERE site_id = ? AND timestamp >= ? AND timestamp <= ? \
-         AND name <> 'engagement'",
-        &p,
-    )?;
-    let all_visitors = all.first().and_then(|r| r.first()).and_then(V::as_i64).unwrap_or(0);
-
-    // Step matches of every event that completes some step, per visitor in time order.
-    let conds: Vec<(String, Vec<V>)> = steps.iter().map(|g| goal_sql(g)).collect();
+    let steps: Vec<tally_query::Goal> =
+        funnel.steps.iter().filter_map(|id| ctx.goals.iter().find(|g| g.id == *id).cloned()).collect();
+    let strict = funnel.funnel_type == "strict";
+    let runner = crate::stats::StoreRunner(state.events.clone());
+    let found = tally_query::engine::extra::funnel_events(&DuckDb, site.id, (from, to), &steps, strict, &runner)
+        .map_err(ApiError::internal)?;
+    let all_visitors = found.all_visitors;
+    // The level each visitor reached, from their step events in time order.
     let mut levels = vec![0i64; steps.len() + 1];
-    if !conds.is_empty() {
-        let select: Vec<&str> = conds.iter().map(|(s, _)| s.as_str()).collect();
-        // strict order needs the visitors' other events too (they interrupt a chain)
-        let strict = funnel.funnel_type == "strict";
-        let other = if strict { "name <> 'engagement' OR " } else { "" };
-        let sql = format!(
-            "SELECT user_id, epoch_ms(timestamp), {} FROM events WHERE site_id = ? AND timestamp >= ? AND timestamp <= ? \
-             AND ({other}{}) ORDER BY user_id, timestamp",
-            select.join(", "),
-            select.join(" OR ")
-        );
-        let mut p: Vec<V> = conds.iter().flat_map(|(_, ps)| ps.clone()).collect();
-        range(&mut p);
-        p.extend(conds.iter().flat_map(|(_, ps)| ps.clone()));
-        let rows = state.events.query(&sql, &p)?;
-        let mut current: Option<i64> = None;
-        let mut events: Vec<(i64, Vec<bool>)> = Vec::new();
-        let finish = |events: &mut Vec<(i64, Vec<bool>)>, levels: &mut Vec<i64>| {
-            if !events.is_empty() {
-                levels[funnel_level(events, steps.len(), strict)] += 1;
-                events.clear();
-            }
-        };
-        for r in rows {
-            let user = r.first().and_then(V::as_i64).unwrap_or_default();
-            if current != Some(user) {
-                finish(&mut events, &mut levels);
-                current = Some(user);
-            }
-            let t = r.get(1).and_then(V::as_i64).unwrap_or_default();
-            let m = r[2..].iter().map(|v| matches!(v, V::Bool(true)) || v.as_i64() == Some(1)).collect();
-            events.push((t, m));
-        }
-        finish(&mut events, &mut levels);
+    for visitor in found.events.chunk_by(|a, b| a.user_id == b.user_id) {
+        let events: Vec<(i64, Vec<bool>)> = visitor.iter().map(|e| (e.ms, e.completes.clone())).collect();
+        levels[funnel_level(&events, steps.len(), strict)] += 1;
     }
 
     // Plausible's backfill: visitors at a step = visitors who reached it or a later one.

@@ -1,6 +1,7 @@
 //! The query engine's back half: plan -> SQL through a [`Dialect`] -> rows -> response.
 
 pub mod dialect;
+pub mod extra;
 pub mod imports;
 pub mod money;
 pub mod names;

@@ -405,37 +405,42 @@ impl Ctx<'_> {
 
     /// Events that complete a goal.
     pub fn goal_condition(&self, g: &Goal) -> Frag {
-        let path_match = |p: &str| -> Frag {
-            if p.contains('*') {
-                Frag::with(self.d.regex_match("pathname"), vec![Param::Text(wildcard_to_regex(p))])
-            } else {
-                Frag::with("pathname = ?", vec![Param::Text(p.to_string())])
-            }
-        };
-        let mut f = match g.kind() {
-            GoalKind::Event => Frag::with("name = ?", vec![Param::Text(g.event_name.clone().unwrap_or_default())]),
-            GoalKind::Page => {
-                let mut f = Frag::raw("name = 'pageview' AND ");
-                f.push(path_match(g.page_path.as_deref().unwrap_or_default()));
-                f
-            }
-            GoalKind::Scroll => {
-                let mut f = Frag::raw("name = 'engagement' AND ");
-                f.push(path_match(g.page_path.as_deref().unwrap_or_default()));
-                f.push(Frag::with(
-                    " AND scroll_depth >= ? AND scroll_depth <= 100",
-                    vec![Param::Int(g.scroll_threshold as i64)],
-                ));
-                f
-            }
-        };
-        for (k, v) in &g.custom_props {
-            f.push_str(" AND ");
-            f.push(Frag::with(
-                format!("{} = ?", self.d.prop_value("meta_key", "meta_value")),
-                vec![Param::Text(k.clone()), Param::Text(v.clone())],
-            ));
-        }
-        f.wrap("(", ")")
+        goal_condition(self.d, g)
     }
+}
+
+/// Events that complete a goal (the query engine's and the funnels' one definition).
+pub fn goal_condition(d: &dyn Dialect, g: &Goal) -> Frag {
+    let path_match = |p: &str| -> Frag {
+        if p.contains('*') {
+            Frag::with(d.regex_match("pathname"), vec![Param::Text(wildcard_to_regex(p))])
+        } else {
+            Frag::with("pathname = ?", vec![Param::Text(p.to_string())])
+        }
+    };
+    let mut f = match g.kind() {
+        GoalKind::Event => Frag::with("name = ?", vec![Param::Text(g.event_name.clone().unwrap_or_default())]),
+        GoalKind::Page => {
+            let mut f = Frag::raw("name = 'pageview' AND ");
+            f.push(path_match(g.page_path.as_deref().unwrap_or_default()));
+            f
+        }
+        GoalKind::Scroll => {
+            let mut f = Frag::raw("name = 'engagement' AND ");
+            f.push(path_match(g.page_path.as_deref().unwrap_or_default()));
+            f.push(Frag::with(
+                " AND scroll_depth >= ? AND scroll_depth <= 100",
+                vec![Param::Int(g.scroll_threshold as i64)],
+            ));
+            f
+        }
+    };
+    for (k, v) in &g.custom_props {
+        f.push_str(" AND ");
+        f.push(Frag::with(
+            format!("{} = ?", d.prop_value("meta_key", "meta_value")),
+            vec![Param::Text(k.clone()), Param::Text(v.clone())],
+        ));
+    }
+    f.wrap("(", ")")
 }
