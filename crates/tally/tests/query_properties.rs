@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 const PAGES: &[&str] = &["/", "/a", "/b", "/blog/1", "/blog/2"];
 const SOURCES: &[&str] = &["", "Google", "Twitter", "news.example"];
 const BROWSERS: &[&str] = &["Chrome", "Firefox", "Safari", ""];
+const COUNTRIES: &[&str] = &["EE", "DE", "US", "FR", "GB", "SE", "FI", "LV", "LT", "PL"];
 
 fn event() -> impl Strategy<Value = Value> {
     (0u64..30, 0i64..(14 * 86400), 0..PAGES.len(), 0..SOURCES.len(), 0..BROWSERS.len(), prop::bool::weighted(0.15))
@@ -92,6 +93,54 @@ fn engine_invariants_hold_on_random_data() {
             prop_assert!(c <= visitors);
             let expected = if visitors > 0.0 { (10000.0 * c / visitors).round() / 100.0 } else { 0.0 };
             prop_assert!((num(&conv[0]["metrics"][1]) - expected).abs() < 0.011, "{conv:?}");
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// A top-N breakdown by visitors reads only the groups that can rank (`top_groups` in the engine): its page of
+/// results must equal the same page of the full breakdown, ties included.
+#[test]
+fn top_n_breakdowns_equal_the_full_breakdown() {
+    let s = Server::start();
+    let mut runner = TestRunner::new(ProptestConfig { cases: 8, failure_persistence: None, ..Default::default() });
+    // Some visitors repeat an event many times, so that row counts and visitor counts rank groups differently.
+    let many = (0u64..60, 0i64..(5 * 86400), 0usize..40, 0usize..30, prop::bool::weighted(0.1), 0usize..12).prop_map(
+        |(user, offset, page, country, custom, repeat)| {
+            let ts = chrono::NaiveDate::from_ymd_opt(2024, 3, 1).unwrap().and_hms_opt(0, 0, 0).unwrap()
+                + chrono::Duration::seconds(offset);
+            // Skewed choices (min of two) so that counts differ and ties still occur.
+            let e = json!({
+                "name": if custom { "Signup" } else { "pageview" },
+                "timestamp": ts.format("%Y-%m-%d %H:%M:%S").to_string(),
+                "user_id": user,
+                "pathname": format!("/p{}", page.min(page * 7 % 40)),
+                "country_code": COUNTRIES[country % COUNTRIES.len()],
+                "referrer_source": format!("source{}", country.min(country * 3 % 30)),
+            });
+            vec![e; if repeat >= 10 { 3 * repeat } else { 1 }]
+        },
+    );
+    runner
+        .run(&(prop::collection::vec(many, 1..300), 1u64..4, 0u64..3), |(events, limit, offset)| {
+            let events: Vec<Value> = events.into_iter().flatten().collect();
+            let (domain, key) = s.setup_site("enterprise", json!({}));
+            s.import(&domain, &events);
+            for (dim, ms) in [
+                ("event:page", json!(["visitors", "pageviews", "events"])),
+                ("visit:entry_page", json!(["visitors", "visits", "bounce_rate", "visit_duration"])),
+                ("visit:source", json!(["visitors", "pageviews"])),
+                ("visit:country", json!(["visitors"])),
+            ] {
+                let body = |pagination: Value| {
+                    json!({"site_id": domain, "date_range": ["2024-03-01", "2024-03-31"], "metrics": ms,
+                           "dimensions": [dim], "pagination": pagination})
+                };
+                let full = metrics(&s, &key, body(json!({"limit": 10000})));
+                let page = metrics(&s, &key, body(json!({"limit": limit, "offset": offset})));
+                let want: Vec<Value> = full.into_iter().skip(offset as usize).take(limit as usize).collect();
+                prop_assert_eq!(page, want, "{} limit {} offset {}", dim, limit, offset);
+            }
             Ok(())
         })
         .unwrap();
