@@ -697,7 +697,8 @@ fn compute(
         && !imports_included
         && !include_legacy
         && !q.include.total_rows
-        && matches!(dims.as_slice(), [d] if !d.is_time() && *d != Dimension::Goal)
+        // Long-tailed dimensions only: with a few dozen groups the extra row count costs more than it saves.
+        && matches!(dims.as_slice(), [Dimension::Page | Dimension::EntryPage | Dimension::ExitPage])
         && q.order_by.first() == Some(&(OrderKey::Metric(Metric::Visitors), Direction::Desc))
     {
         let table = if ev_aggs.is_empty() { Table::Sessions } else { Table::Events };
