@@ -87,7 +87,7 @@ impl UniqSet {
         }
         sort_hashes(&mut self.pending, self.skip);
         self.pending.dedup();
-        let merged = union(&self.sorted, &self.pending);
+        let merged = union(&self.sorted, &self.pending, MAX_EXACT + 1);
         self.sorted = merged;
         self.pending.clear();
         self.shrink_to_limit();
@@ -125,7 +125,7 @@ impl UniqSet {
         if theirs.is_empty() {
             return;
         }
-        self.sorted = union(&self.sorted, theirs);
+        self.sorted = union(&self.sorted, theirs, MAX_EXACT + 1);
         self.shrink_to_limit();
     }
 
@@ -190,18 +190,21 @@ fn sort_hashes(v: &mut Vec<u64>, skip: u32) {
     });
 }
 
-/// The union of two sorted, duplicate-free slices, sorted and duplicate-free.
-fn union(a: &[u64], b: &[u64]) -> Vec<u64> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
+/// The smallest `limit` values of the union of two sorted, duplicate-free slices, sorted and duplicate-free.
+/// A set that is about to sample keeps a prefix of the union (at most `MAX_EXACT` values below a bound), and
+/// the first `MAX_EXACT + 1` values decide that bound, so the rest of the union is never needed.
+fn union(a: &[u64], b: &[u64], limit: usize) -> Vec<u64> {
+    let mut out = Vec::with_capacity((a.len() + b.len()).min(limit));
     let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
+    while i < a.len() && j < b.len() && out.len() < limit {
         let (x, y) = (a[i], b[j]);
         out.push(x.min(y));
         i += usize::from(x <= y);
         j += usize::from(y <= x);
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
+    let rest = limit - out.len();
+    let tail = if i < a.len() { &a[i..] } else { &b[j..] };
+    out.extend_from_slice(&tail[..tail.len().min(rest)]);
     out
 }
 
@@ -414,6 +417,20 @@ mod tests {
                 assert_eq!(v, want, "skip={skip} n={n}");
             }
         }
+    }
+
+    #[test]
+    fn a_limited_union_is_a_prefix_of_the_whole_union() {
+        let a: Vec<u64> = (0..50u64).map(|v| v * 3).collect();
+        let b: Vec<u64> = (0..40u64).map(|v| v * 5).collect();
+        let mut whole: Vec<u64> = a.iter().chain(&b).copied().collect();
+        whole.sort_unstable();
+        whole.dedup();
+        for limit in [0, 1, 7, 60, whole.len(), whole.len() + 5] {
+            assert_eq!(union(&a, &b, limit), whole[..limit.min(whole.len())], "limit {limit}");
+            assert_eq!(union(&b, &a, limit), whole[..limit.min(whole.len())], "limit {limit}");
+        }
+        assert_eq!(union(&[], &b, 3), b[..3]);
     }
 
     #[test]
