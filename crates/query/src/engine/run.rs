@@ -515,15 +515,13 @@ impl Acc {
     }
 }
 
-/// Runs the query and returns Plausible's response body.
-/// Sorted result rows (before pagination) and the meta object of a query.
 /// The groups of a breakdown ordered by visitors (descending) that can rank among the first `wanted`, with
 /// their aggregates — or `None` when pruning would not pay. A group has at most as many visitors as rows
-/// (see below for estimated counts), so a cheap row count per group bounds every group: the aggregates run on the groups with the largest
-/// counts, and any other group whose count reaches the `wanted`-th visitor count is added (ties included,
-/// since the dimension value breaks them), until none is left. The rows that matter are then exactly the
-/// ones a full breakdown would have ranked first, with the same values: each group's aggregates read all of
-/// its rows either way.
+/// (see below for estimated counts), so a cheap row count per group bounds every group: the aggregates run
+/// on the groups with the largest counts, and any other group whose count reaches the `wanted`-th visitor
+/// count is added (ties included, since the dimension value breaks them), until none is left. The rows that
+/// matter are then exactly the ones a full breakdown would have ranked first, with the same values: each
+/// group's aggregates read all of its rows either way.
 fn top_groups(
     p: &mut Planner,
     table: Table,
@@ -570,6 +568,8 @@ fn top_groups(
     }
 }
 
+/// Runs the query and returns Plausible's response body.
+/// Sorted result rows (before pagination) and the meta object of a query.
 fn compute(
     q: &Query,
     site_id: i64,
