@@ -8,6 +8,7 @@
 use super::*;
 use crate::auth::Scope;
 use axum::extract::{Path, State};
+use tally_query::engine::extra::FunnelEvent;
 use tally_store::Segment;
 
 // ------------------------------------------------------------------------------------------ segments
@@ -369,16 +370,16 @@ pub async fn delete_funnel(
 /// Plausible's funnel window: a visitor's steps must fall within 24 hours of their first step.
 pub const FUNNEL_WINDOW_MS: i64 = 86_400_000;
 
-/// The funnel level one visitor reached, from their events in time order (`(ms, [step matches])`):
+/// The funnel level one visitor reached, from their events in time order:
 /// ClickHouse's `windowFunnel(86400)` (default mode), or with `strict_order`, where an event matching no
 /// step ends the chain once it has started and a step reached out of order ends the search.
-pub fn funnel_level(events: &[(i64, Vec<bool>)], steps: usize, strict: bool) -> usize {
+pub fn funnel_level(events: &[FunnelEvent], steps: usize, strict: bool) -> usize {
     if steps == 0 {
         return 0;
     }
     let mut starts: Vec<Option<i64>> = vec![None; steps];
     let mut started = false;
-    for (t, m) in events {
+    for FunnelEvent { ms: t, completes: m, .. } in events {
         if !m.iter().any(|x| *x) {
             if strict && started {
                 break;
@@ -443,8 +444,7 @@ fn funnel_stats_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     // The level each visitor reached, from their step events in time order.
     let mut levels = vec![0i64; steps.len() + 1];
     for visitor in found.events.chunk_by(|a, b| a.user_id == b.user_id) {
-        let events: Vec<(i64, Vec<bool>)> = visitor.iter().map(|e| (e.ms, e.completes.clone())).collect();
-        levels[funnel_level(&events, steps.len(), strict)] += 1;
+        levels[funnel_level(visitor, steps.len(), strict)] += 1;
     }
 
     // Plausible's backfill: visitors at a step = visitors who reached it or a later one.
@@ -490,8 +490,8 @@ pub async fn funnel_stats(State(state): State<SharedState>, headers: HeaderMap, 
 mod tests {
     use super::*;
 
-    fn ev(t: i64, m: &[u8]) -> (i64, Vec<bool>) {
-        (t, m.iter().map(|x| *x == 1).collect())
+    fn ev(t: i64, m: &[u8]) -> FunnelEvent {
+        FunnelEvent { user_id: 0, ms: t, completes: m.iter().map(|x| *x == 1).collect() }
     }
 
     #[test]

@@ -7,13 +7,18 @@ use super::{Cell, Dialect, Runner};
 use crate::context::Goal;
 use chrono::NaiveDateTime;
 
-fn int(rows: &[Vec<Cell>]) -> Option<i64> {
-    match rows.first().and_then(|r| r.first()) {
+fn int(cell: Option<&Cell>) -> Option<i64> {
+    match cell {
         Some(Cell::Int(i)) => Some(*i),
         Some(Cell::Float(f)) => Some(*f as i64),
         Some(Cell::Text(t)) => t.parse().ok(),
         _ => None,
     }
+}
+
+/// The single value of a one-row, one-column answer.
+fn scalar(rows: &[Vec<Cell>]) -> Option<i64> {
+    int(rows.first().and_then(|r| r.first()))
 }
 
 /// The site's first event at or after `since`, if any.
@@ -22,7 +27,7 @@ pub fn first_event(site_id: i64, since: NaiveDateTime, runner: &dyn Runner) -> R
         "SELECT epoch_us(min(timestamp)) FROM events WHERE site_id = ? AND timestamp >= ?",
         &[Param::Int(site_id), Param::Timestamp(since)],
     )?;
-    Ok(int(&rows).and_then(chrono::DateTime::from_timestamp_micros).map(|t| t.naive_utc()))
+    Ok(scalar(&rows).and_then(chrono::DateTime::from_timestamp_micros).map(|t| t.naive_utc()))
 }
 
 /// Visitors with an event other than engagement since `since` (counted as visitors always are).
@@ -36,7 +41,7 @@ pub fn current_visitors(
         "SELECT {} FROM events WHERE site_id = ? AND timestamp >= ? AND name <> 'engagement'",
         d.uniq("user_id")
     );
-    Ok(int(&runner.run(&sql, &[Param::Int(site_id), Param::Timestamp(since)])?).unwrap_or(0))
+    Ok(scalar(&runner.run(&sql, &[Param::Int(site_id), Param::Timestamp(since)])?).unwrap_or(0))
 }
 
 /// One event that completes at least one funnel step (or, for strict funnels, any event that could interrupt
@@ -68,7 +73,7 @@ pub fn funnel_events(
     const RANGE: &str = "FROM events WHERE site_id = ? AND timestamp >= ? AND timestamp <= ?";
     // Engagement events do not make a visit.
     let all = runner.run(&format!("SELECT {} {RANGE} AND name <> 'engagement'", d.uniq("user_id")), &range())?;
-    let all_visitors = int(&all).unwrap_or(0);
+    let all_visitors = scalar(&all).unwrap_or(0);
     if steps.is_empty() {
         return Ok(FunnelEvents { all_visitors, events: vec![] });
     }
@@ -85,17 +90,10 @@ pub fn funnel_events(
     let rows = runner.run(&sql.sql, &sql.params)?;
     let events = rows
         .into_iter()
-        .map(|r| {
-            let n = |c: Option<&Cell>| match c {
-                Some(Cell::Int(i)) => *i,
-                Some(Cell::Float(f)) => *f as i64,
-                _ => 0,
-            };
-            FunnelEvent {
-                user_id: n(r.first()),
-                ms: n(r.get(1)),
-                completes: r.iter().skip(2).map(|c| n(Some(c)) == 1).collect(),
-            }
+        .map(|r| FunnelEvent {
+            user_id: int(r.first()).unwrap_or(0),
+            ms: int(r.get(1)).unwrap_or(0),
+            completes: r.iter().skip(2).map(|c| int(Some(c)) == Some(1)).collect(),
         })
         .collect();
     Ok(FunnelEvents { all_visitors, events })
