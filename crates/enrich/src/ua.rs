@@ -97,18 +97,14 @@ impl UaParser {
         }
         let cacheable = ua.len() <= MAX_CACHED_UA_LEN;
         let cut = truncate(ua, MAX_PARSED_UA_LEN);
-        if cacheable {
-            let mut cache = self.cache.lock();
-            if let Some((info, has_device)) = cache.get_mut(ua) {
-                if *has_device || !with_device {
-                    return info.clone();
-                }
-                info.device = self.device(cut, &info.os, &info.browser).to_string();
-                *has_device = true;
-                return info.clone();
-            }
-        }
-        let mut info = self.browser_os(cut);
+        // The lock is held only to look up and to store: regex work (and the first compile of the device
+        // rules) happens outside it.
+        let hit = if cacheable { self.cache.lock().get(ua).cloned() } else { None };
+        let mut info = match hit {
+            Some((info, has_device)) if has_device || !with_device => return info,
+            Some((info, _)) => info,
+            None => self.browser_os(cut),
+        };
         if with_device {
             info.device = self.device(cut, &info.os, &info.browser).to_string();
         }
