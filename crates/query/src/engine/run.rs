@@ -678,7 +678,7 @@ fn compute(
     let imports = if q.include.imports { Some(imports::plan(q)) } else { None };
     let imports_included = matches!(imports, Some(Ok(_)));
     // A top-N breakdown by visitors reads only the groups that can make the top N (see `top_groups`).
-    let mut top: Option<(Table, Vec<Group>)> = None;
+    let mut top: Option<(Table, Vec<Group>)> = None; // the pruned groups, and the table they come from
     let single_table = ev_aggs.is_empty() != se_aggs.is_empty();
     let per_group_metrics_only = q.metrics.iter().all(|m| {
         matches!(
@@ -708,17 +708,17 @@ fn compute(
             top = Some((table, groups));
         }
     }
-    let mut main_groups = |p: &Planner, table: Table, aggs: &[Agg]| -> Result<Vec<Group>, String> {
-        match top.take() {
-            Some((t, groups)) if t == table => Ok(groups),
-            other => {
-                top = other;
-                p.aggregate(table, &dims, &q.filters, aggs)
-            }
-        }
+    let (top_events, top_sessions) = match top {
+        Some((Table::Events, groups)) => (Some(groups), None),
+        Some((Table::Sessions, groups)) => (None, Some(groups)),
+        None => (None, None),
     };
     if !ev_aggs.is_empty() {
-        for (d, a) in main_groups(&p, Table::Events, &ev_aggs)? {
+        let groups = match top_events {
+            Some(groups) => groups,
+            None => p.aggregate(Table::Events, &dims, &q.filters, &ev_aggs)?,
+        };
+        for (d, a) in groups {
             let key = p.key(&dims, &d);
             upsert(key, &mut |acc| {
                 for (agg, cell) in ev_aggs.iter().zip(&a) {
@@ -728,7 +728,11 @@ fn compute(
         }
     }
     if !se_aggs.is_empty() {
-        for (d, a) in main_groups(&p, Table::Sessions, &se_aggs)? {
+        let groups = match top_sessions {
+            Some(groups) => groups,
+            None => p.aggregate(Table::Sessions, &dims, &q.filters, &se_aggs)?,
+        };
+        for (d, a) in groups {
             let key = p.key(&dims, &d);
             upsert(key, &mut |acc| {
                 for (agg, cell) in se_aggs.iter().zip(&a) {
