@@ -33,6 +33,20 @@ impl Fixture {
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         self.s.api(method, path, Some(&self.legacy), body)
     }
+
+    /// Creates goals (Sites API bodies without `site_id`) and returns their ids.
+    fn goal_ids(&self, bodies: &[Value]) -> Vec<Value> {
+        bodies
+            .iter()
+            .map(|b| {
+                let mut b = b.clone();
+                b["site_id"] = json!(self.site);
+                let (st, g) = self.call("PUT", "/api/v1/sites/goals", Some(b));
+                assert_eq!(st, 200, "{g}");
+                g["id"].clone()
+            })
+            .collect()
+    }
 }
 
 fn err(b: &Value) -> &str {
@@ -622,15 +636,11 @@ fn funnels_extension() {
 #[test]
 fn funnel_evaluation() {
     let f = fixture();
-    let mut steps = Vec::new();
-    for body in [
-        json!({"site_id": f.site, "goal_type": "page", "page_path": "/"}),
-        json!({"site_id": f.site, "goal_type": "event", "event_name": "Signup"}),
-        json!({"site_id": f.site, "goal_type": "event", "event_name": "Pay"}),
-    ] {
-        let (_, g) = f.call("PUT", "/api/v1/sites/goals", Some(body));
-        steps.push(g["id"].clone());
-    }
+    let steps = f.goal_ids(&[
+        json!({"goal_type": "page", "page_path": "/"}),
+        json!({"goal_type": "event", "event_name": "Signup"}),
+        json!({"goal_type": "event", "event_name": "Pay"}),
+    ]);
     let (st, fun) =
         f.call("PUT", "/api/v1/sites/funnels", Some(json!({"site_id": f.site, "name": "Buy", "steps": steps})));
     assert_eq!(st, 200, "{fun}");
@@ -677,14 +687,10 @@ fn funnel_evaluation() {
 #[test]
 fn strict_funnels_break_on_other_events() {
     let f = fixture();
-    let mut steps = Vec::new();
-    for body in [
-        json!({"site_id": f.site, "goal_type": "page", "page_path": "/"}),
-        json!({"site_id": f.site, "goal_type": "event", "event_name": "Signup"}),
-    ] {
-        let (_, g) = f.call("PUT", "/api/v1/sites/goals", Some(body));
-        steps.push(g["id"].clone());
-    }
+    let steps = f.goal_ids(&[
+        json!({"goal_type": "page", "page_path": "/"}),
+        json!({"goal_type": "event", "event_name": "Signup"}),
+    ]);
     let ev = |user: u64, name: &str, path: &str, ts: &str| json!({"name": name, "timestamp": ts, "user_id": user, "pathname": path});
     f.s.import(
         &f.site,
