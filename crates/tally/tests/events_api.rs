@@ -128,3 +128,30 @@ fn engagement_extends_the_session_and_records_scroll_depth() {
     let (_, body) = s.query(&key, json!({"site_id": domain, "metrics": ["scroll_depth", "time_on_page"], "date_range": "all", "filters": [["is", "event:page", ["/"]]]}));
     assert_eq!(body["results"][0]["metrics"], json!([40, 3]), "{body}");
 }
+
+/// The Events API remembers sites by domain; a domain change or a deletion must take effect at once.
+#[test]
+fn site_changes_reach_the_events_api_at_once() {
+    let s = Server::start();
+    let (domain, key) = s.setup_site("enterprise", json!({}));
+    let dropped = |d: &str| {
+        let (status, _, headers) =
+            s.event(json!({"n": "pageview", "u": "http://example.com/", "d": d}), &[("User-Agent", CHROME)]);
+        assert_eq!(status, 202);
+        headers.iter().any(|(k, v)| k == "x-plausible-dropped" && v == "1")
+    };
+    let new_domain = format!("renamed-{domain}");
+    assert!(dropped(&new_domain), "unknown before the change");
+    assert!(!dropped(&domain));
+
+    let (status, body) =
+        s.api("PUT", &format!("/api/v1/sites/{domain}"), Some(&key), Some(json!({"domain": new_domain})));
+    assert_eq!(status, 200, "{body}");
+    assert!(!dropped(&new_domain), "the new domain is known at once");
+    assert!(!dropped(&domain), "the old domain still counts after a change");
+
+    let (status, body) = s.api("DELETE", &format!("/api/v1/sites/{new_domain}"), Some(&key), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(dropped(&new_domain), "a deleted site drops its events");
+    assert!(dropped(&domain));
+}
