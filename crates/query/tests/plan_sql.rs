@@ -141,3 +141,26 @@ fn aggregates_without_data_still_answer_one_row() {
     );
     assert_eq!(resp["results"], json!([{"dimensions": [], "metrics": [0, 0, null]}]));
 }
+
+#[test]
+fn hourly_visitors_spread_sessions_over_their_slots_but_other_session_metrics_do_not() {
+    let (_, sql) = plan(json!({
+        "site_id": "example.com", "metrics": ["visitors", "visits", "bounce_rate"], "date_range": "day",
+        "dimensions": ["time:hour"]
+    }));
+    assert_eq!(sql.len(), 2, "{sql:?}");
+    let (smeared, plain): (Vec<_>, Vec<_>) = sql.iter().partition(|(s, _)| s.contains("generate_series"));
+    let (s, params) = &smeared[0];
+    assert!(s.contains("tally_uniq(user_id)") && s.contains("tally_uniq(session_id)"), "{s}");
+    assert!(s.contains("greatest(start, ?)") && s.contains("least(timestamp, ?)"), "clamped to the range: {s}");
+    assert!(!s.contains("is_bounce"), "{s}");
+    assert!(params.iter().any(|p| matches!(p, Param::Timestamp(_))));
+    let s = &plain[0].0;
+    assert!(s.contains("is_bounce") && !s.contains("tally_uniq"), "{s}");
+    // By day, one plain sessions query.
+    let (_, sql) = plan(json!({
+        "site_id": "example.com", "metrics": ["visitors", "visits"], "date_range": "7d", "dimensions": ["time:day"]
+    }));
+    assert_eq!(sql.len(), 1);
+    assert!(!sql[0].0.contains("generate_series"));
+}

@@ -30,6 +30,10 @@ pub trait Dialect: Send + Sync {
     fn format_date(&self, date: &str) -> String;
     /// Casts the next parameter to a date.
     fn date_param(&self) -> String;
+    /// One row per 15-minute UTC slot from the slot holding `start` up to `end` (timestamp expressions):
+    /// a set-returning SELECT expression. Sessions are spread over hour buckets through these slots, so
+    /// that zones with quarter-hour offsets still land in the right local hour.
+    fn session_slots(&self, start: &str, end: &str) -> String;
     /// Distinct count as Plausible counts (ClickHouse `uniq`): exact up to 65,536 distinct values per
     /// group, an adaptive-sampling estimate (error well under 2%) above.
     fn uniq(&self, expr: &str) -> String;
@@ -71,6 +75,12 @@ impl Dialect for DuckDb {
     }
     fn date_param(&self) -> String {
         "CAST(? AS DATE)".into()
+    }
+    fn session_slots(&self, start: &str, end: &str) -> String {
+        format!(
+            "unnest(generate_series(make_timestamp((epoch_us({start}) // 900000000) * 900000000), {end}, \
+             INTERVAL 15 MINUTE))"
+        )
     }
     /// `tally_uniq` is the store's aggregate (crates/store/src/uniq.rs).
     fn uniq(&self, expr: &str) -> String {

@@ -224,6 +224,48 @@ impl<'a> Planner<'a> {
             .collect())
     }
 
+    /// Visitors and visits per hour bucket with every session counted in each hour it was active in
+    /// (Plausible's smearing for `time:hour`): a session is spread over the 15-minute slots from its
+    /// start to its last event, clamped to the queried range, and each slot is bucketed in local time.
+    /// Only `Visitors` and `Visits` are smeared; other session metrics stay in the bucket of the
+    /// session's last event.
+    fn aggregate_smeared(&self, dims: &[Dimension], filters: &[Filter], aggs: &[Agg]) -> Result<Vec<Group>, String> {
+        let c = &self.ctx;
+        let mut select: Vec<Frag> = dims.iter().map(|d| c.dimension_at(d, Table::Sessions, "slot")).collect();
+        for a in aggs {
+            select.push(Frag::raw(match a {
+                Agg::Visitors => c.d.uniq("user_id"),
+                Agg::Visits => c.d.uniq("session_id"),
+                other => return Err(format!("{other:?} is not smeared over hours")),
+            }));
+        }
+        let mut sql = Frag::raw("SELECT ");
+        sql.push(Frag::join(select, ", "));
+        sql.push_str(" FROM (SELECT *, ");
+        sql.push(Frag::with(
+            c.d.session_slots("greatest(start, ?)", "least(timestamp, ?)"),
+            vec![Param::Timestamp(c.first), Param::Timestamp(c.last)],
+        ));
+        sql.push_str(" AS slot FROM sessions_all WHERE ");
+        sql.push(c.sessions_range());
+        self.push_filters(&mut sql, Table::Sessions, filters);
+        sql.push_str(")");
+        if !dims.is_empty() {
+            sql.push_str(&format!(
+                " GROUP BY {}",
+                (1..=dims.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let rows = self.run_sql(&sql)?;
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                let rest = r.split_off(dims.len().min(r.len()));
+                (r, rest)
+            })
+            .collect())
+    }
+
     fn push_filters(&self, sql: &mut Frag, table: Table, filters: &[Filter]) {
         let c = &self.ctx;
         if table == Table::Sessions {
@@ -727,6 +769,28 @@ fn compute(
             });
         }
     }
+    // By hour, sessions count as visitors and visits in every hour they were active in.
+    let smeared: Vec<Agg> = if dims.contains(&Dimension::TimeHour) {
+        let (smeared, rest): (Vec<Agg>, Vec<Agg>) =
+            se_aggs.iter().partition(|a| matches!(a, Agg::Visitors | Agg::Visits));
+        se_aggs = rest;
+        smeared
+    } else {
+        Vec::new()
+    };
+    // Hours a session was active in without ending there report a visit duration of 0, as in Plausible
+    // (its smeared and plain session subqueries are joined, and the join's missing values are zeros).
+    let hour_smeared = !smeared.is_empty();
+    if hour_smeared {
+        for (d, a) in p.aggregate_smeared(&dims, &q.filters, &smeared)? {
+            let key = p.key(&dims, &d);
+            upsert(key, &mut |acc| {
+                for (agg, cell) in smeared.iter().zip(&a) {
+                    acc.set(*agg, cell.f64());
+                }
+            });
+        }
+    }
     if !se_aggs.is_empty() {
         let groups = match top_sessions {
             Some(groups) => groups,
@@ -920,7 +984,7 @@ fn compute(
                         } else {
                             json!(v as i64)
                         }
-                    } else if dims.is_empty() {
+                    } else if dims.is_empty() || hour_smeared {
                         json!(0)
                     } else {
                         Value::Null

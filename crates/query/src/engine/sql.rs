@@ -146,7 +146,11 @@ impl Ctx<'_> {
 
     /// The SELECT expression of a (non-goal) dimension on a table.
     pub fn dimension(&self, dim: &Dimension, table: Table) -> Frag {
-        let ts = "timestamp";
+        self.dimension_at(dim, table, "timestamp")
+    }
+
+    /// [`dimension`](Self::dimension), with time buckets taken from the timestamp column `ts`.
+    pub fn dimension_at(&self, dim: &Dimension, table: Table, ts: &str) -> Frag {
         match dim {
             Dimension::Name => Frag::raw("name"),
             Dimension::Page => Frag::raw(if table == Table::Events { "pathname" } else { "entry_page" }),
