@@ -213,23 +213,29 @@ mod batch {
     }
 }
 
-/// Appends rows through Arrow batches of at most `CHUNK` rows.
+/// DuckDB's row group size. Each appender flush is stored as row groups of its own, so appends are flushed
+/// in whole row groups: a large write then leaves at most one partly filled row group (the appender's own
+/// automatic flush, every 204,800 rows, left two per 250,000-row import, and automatic checkpoints no
+/// longer vacuum them together, see `open_with`).
+const ROW_GROUP: usize = 122_880;
+
+/// Appends rows through Arrow batches of one row group each, flushed one by one.
 fn append_events(conn: &Connection, rows: &[EventRow]) -> Result<(), StoreError> {
-    const CHUNK: usize = 64 * 1024;
     let mut app = conn.appender("events").map_err(err)?;
-    for chunk in rows.chunks(CHUNK) {
+    for chunk in rows.chunks(ROW_GROUP) {
         app.append_record_batch(batch::events(chunk).map_err(err)?).map_err(err)?;
+        app.flush().map_err(err)?;
     }
-    app.flush().map_err(err)
+    Ok(())
 }
 
 fn append_sessions(conn: &Connection, table: &str, rows: &[&SessionRow]) -> Result<(), StoreError> {
-    const CHUNK: usize = 64 * 1024;
     let mut app = conn.appender(table).map_err(err)?;
-    for chunk in rows.chunks(CHUNK) {
+    for chunk in rows.chunks(ROW_GROUP) {
         app.append_record_batch(batch::sessions(chunk).map_err(err)?).map_err(err)?;
+        app.flush().map_err(err)?;
     }
-    app.flush().map_err(err)
+    Ok(())
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
