@@ -208,20 +208,7 @@ impl<'a> Planner<'a> {
             sql.push(c.dimension(d, table));
             sql.push(Frag::with(format!(" IN ({})", vec!["?"; values.len()].join(", ")), values.clone()));
         }
-        if !dims.is_empty() {
-            sql.push_str(&format!(
-                " GROUP BY {}",
-                (1..=dims.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
-            ));
-        }
-        let rows = self.run_sql(&sql)?;
-        Ok(rows
-            .into_iter()
-            .map(|mut r| {
-                let rest = r.split_off(dims.len().min(r.len()));
-                (r, rest)
-            })
-            .collect())
+        self.run_grouped(sql, dims.len())
     }
 
     /// Visitors and visits per hour bucket with every session counted in each hour it was active in
@@ -250,17 +237,20 @@ impl<'a> Planner<'a> {
         sql.push(c.sessions_range());
         self.push_filters(&mut sql, Table::Sessions, filters);
         sql.push_str(")");
-        if !dims.is_empty() {
-            sql.push_str(&format!(
-                " GROUP BY {}",
-                (1..=dims.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
-            ));
+        self.run_grouped(sql, dims.len())
+    }
+
+    /// Runs a SELECT whose first `n_dims` columns are the dimensions (grouped by them) and splits each row
+    /// into (dimension cells, aggregate cells).
+    fn run_grouped(&self, mut sql: Frag, n_dims: usize) -> Result<Vec<Group>, String> {
+        if n_dims > 0 {
+            sql.push_str(&format!(" GROUP BY {}", (1..=n_dims).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")));
         }
         let rows = self.run_sql(&sql)?;
         Ok(rows
             .into_iter()
             .map(|mut r| {
-                let rest = r.split_off(dims.len().min(r.len()));
+                let rest = r.split_off(n_dims.min(r.len()));
                 (r, rest)
             })
             .collect())
