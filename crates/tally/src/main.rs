@@ -57,7 +57,7 @@ struct ServeArgs {
     buffer_capacity: usize,
     /// Memory DuckDB may use for caching data and running queries (its `memory_limit`, e.g. `1GB`,
     /// `512MB`); beyond it data is re-read from the OS page cache or spilled to the data directory.
-    #[arg(long, env = "TALLY_DUCKDB_MEMORY", default_value = "1GB")]
+    #[arg(long, env = "TALLY_DUCKDB_MEMORY", default_value = "512MB")]
     duckdb_memory: String,
     /// Default hourly Stats/Sites API request limit per team (and per legacy key user).
     #[arg(long, env = "TALLY_HOURLY_API_LIMIT", default_value_t = 600)]
