@@ -419,9 +419,10 @@ impl DuckEventStore {
         prepare_connection(&conn).map_err(err)?;
         // Automatic checkpoints (at commits that grow the WAL past its threshold) do not vacuum. Vacuuming
         // merges partly filled or partly deleted row groups by rewriting up to three full ones: after a
-        // bulk import that was 30-60% of the import's time, to merge a row group or two. Appends fill row
-        // groups on their own (2M imported events: 20 row groups where 17 is the minimum), so only
-        // deletions need it, and `delete_site` vacuums once it is done.
+        // bulk import that was 30-60% of the import's time, to merge a row group or two. Appends are
+        // flushed in whole row groups (`ROW_GROUP`), so a write leaves at most one partial group; live
+        // sessions' replaced rows free whole row groups within about half an hour (fully deleted groups
+        // are dropped without vacuuming); and `delete_site` runs a vacuuming checkpoint of its own.
         conn.execute_batch(&format!("SET max_vacuum_tasks = {NO_VACUUM}")).map_err(err)?;
         for stmt in schema_sql() {
             conn.execute_batch(&stmt).map_err(err)?;
@@ -610,7 +611,8 @@ impl EventStore for DuckEventStore {
         }
         tx.commit().map_err(err)?;
         // Reclaim the deleted rows now: row groups shared with other sites are only compacted by a
-        // vacuuming checkpoint. The data is already gone for queries, so a failure here only delays that.
+        // vacuuming checkpoint. The rows are already gone for queries, so a failure here only leaves their
+        // space in the file until the next deletion.
         let vacuumed = conn.execute_batch(&format!("SET max_vacuum_tasks = {VACUUM}; CHECKPOINT"));
         let restored = conn.execute_batch(&format!("SET max_vacuum_tasks = {NO_VACUUM}"));
         if let Err(e) = vacuumed {
