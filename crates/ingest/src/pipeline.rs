@@ -102,7 +102,12 @@ pub struct Ingestor {
     pub ua: Arc<UaParser>,
     pub geo: Option<Arc<GeoDb>>,
     rate: Mutex<HashMap<i64, (i64, i64)>>,
+    /// The minute of the last check for domain changes older than 72 hours.
+    domain_expiry_minute: std::sync::atomic::AtomicI64,
 }
+
+/// How long a site keeps ingesting under the domain it changed from (Plausible: 72 hours).
+pub const DOMAIN_CHANGE_TRANSITION: chrono::Duration = chrono::Duration::hours(72);
 
 impl Ingestor {
     pub fn new(
@@ -112,7 +117,16 @@ impl Ingestor {
         ua: Arc<UaParser>,
         geo: Option<Arc<GeoDb>>,
     ) -> Self {
-        Ingestor { config, buffer, salts, sessions: SessionCache::default(), ua, geo, rate: Mutex::new(HashMap::new()) }
+        Ingestor {
+            config,
+            buffer,
+            salts,
+            sessions: SessionCache::default(),
+            ua,
+            geo,
+            rate: Mutex::new(HashMap::new()),
+            domain_expiry_minute: std::sync::atomic::AtomicI64::new(i64::MIN),
+        }
     }
 
     /// Processes one accepted request; returns how many domain-events were dropped.
@@ -306,5 +320,11 @@ impl Ingestor {
         }
         let window = now.and_utc().timestamp().div_euclid(60);
         self.rate.lock().retain(|_, (w, _)| *w >= window - 1);
+        // Once a minute: old domains stop ingesting 72 hours after a domain change.
+        if self.domain_expiry_minute.swap(window, std::sync::atomic::Ordering::Relaxed) != window {
+            if let Err(e) = self.config.expire_domain_changes(now - DOMAIN_CHANGE_TRANSITION) {
+                tracing::warn!(error = %e, "expiring domain changes failed");
+            }
+        }
     }
 }

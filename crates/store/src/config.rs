@@ -145,6 +145,9 @@ pub trait ConfigStore: Send + Sync {
     fn ensure_tracker_config(&self, site_id: i64, tracker: &TrackerConfig) -> ConfigResult<Site>;
     /// Forgets the domain a site changed from.
     fn clear_domain_changed_from(&self, site_id: i64) -> ConfigResult<()>;
+    /// Ends the transition of every domain change made before `changed_before`: the old domains stop
+    /// ingesting (Plausible keeps both for 72 hours). Returns how many sites it ended.
+    fn expire_domain_changes(&self, changed_before: NaiveDateTime) -> ConfigResult<usize>;
     /// Edits a site's allowed event props atomically; an error from `edit` leaves them unchanged.
     fn modify_allowed_event_props(
         &self,

@@ -894,6 +894,16 @@ impl ConfigStore for SqliteConfigStore {
         Ok(())
     }
 
+    fn expire_domain_changes(&self, changed_before: NaiveDateTime) -> ConfigResult<usize> {
+        let c = self.conn.lock();
+        c.execute(
+            "UPDATE sites SET domain_changed_from = NULL, domain_changed_at = NULL \
+             WHERE domain_changed_at IS NOT NULL AND domain_changed_at < ?",
+            [fmt_ts(changed_before)],
+        )
+        .map_err(db)
+    }
+
     fn modify_allowed_event_props(
         &self,
         site_id: i64,
