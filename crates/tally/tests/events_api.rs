@@ -8,13 +8,10 @@ use serde_json::{json, Value};
 const CHROME: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_13_4) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.110 Safari/537.36";
 
 fn visitors(s: &Server, key: &str, domain: &str, dims: Value) -> Value {
-    s.flush();
-    let (status, body) = s.query(
+    s.results(
         key,
         json!({"site_id": domain, "metrics": ["visitors", "pageviews"], "date_range": "all", "dimensions": dims}),
-    );
-    assert_eq!(status, 200, "{body}");
-    body["results"].clone()
+    )
 }
 
 #[test]

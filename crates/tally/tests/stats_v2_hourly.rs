@@ -10,13 +10,6 @@ fn pageviews(user_id: u64, times: &[&str]) -> Vec<Value> {
     times.iter().map(|t| json!({"timestamp": t, "user_id": user_id, "pathname": "/"})).collect()
 }
 
-fn results(s: &Server, key: &str, body: Value) -> Value {
-    s.flush();
-    let (status, body) = s.query(key, body);
-    assert_eq!(status, 200, "{body}");
-    body["results"].clone()
-}
-
 #[test]
 fn a_session_counts_in_every_hour_it_was_active_in() {
     let s = Server::start();
@@ -25,8 +18,7 @@ fn a_session_counts_in_every_hour_it_was_active_in() {
         &domain,
         &pageviews(123, &["2021-01-01 00:20:00", "2021-01-01 00:40:00", "2021-01-01 01:00:00", "2021-01-01 01:20:00"]),
     );
-    let rows = results(
-        &s,
+    let rows = s.results(
         &key,
         json!({"site_id": domain, "metrics": ["visitors", "visits", "visit_duration"],
                "date_range": ["2021-01-01", "2021-01-02"], "dimensions": ["time:hour"]}),
@@ -59,8 +51,7 @@ fn smeared_sessions_are_clamped_to_the_range() {
     ));
     lines.extend(pageviews(3, &["2021-01-01 23:45:00", "2021-01-02 00:05:00"]));
     s.import(&domain, &lines);
-    let rows = results(
-        &s,
+    let rows = s.results(
         &key,
         json!({"site_id": domain, "metrics": ["visitors"], "date_range": ["2021-01-01", "2021-01-01"],
                "dimensions": ["time:hour"]}),

@@ -192,6 +192,14 @@ impl Server {
         (s, serde_json::from_str(&t).unwrap_or(Value::String(t)))
     }
 
+    /// The `results` of a v2 query answered 200, once everything accepted so far is stored.
+    pub fn results(&self, key: &str, body: Value) -> Value {
+        self.flush();
+        let (status, body) = self.query(key, body);
+        assert_eq!(status, 200, "{body}");
+        body["results"].clone()
+    }
+
     pub fn event(&self, body: Value, headers: &[(&str, &str)]) -> (u16, String, Vec<(String, String)>) {
         let b = serde_json::to_vec(&body).unwrap();
         let mut hs = vec![("Content-Type", "text/plain")];
