@@ -1015,8 +1015,9 @@ fn compute(
                     json!(if den > 0.0 { round_to(100.0 * a.visitors.unwrap_or(0.0) / den, 2) } else { 0.0 })
                 }
                 Metric::TotalRevenue | Metric::AverageRevenue => {
+                    // Plausible casts both to Decimal64(3), which truncates: an average of 67.0666… is 67.066.
                     let raw = if *m == Metric::TotalRevenue { a.revenue_sum } else { a.revenue_avg };
-                    revenue_value(q, &dims, key, raw)
+                    revenue_value(q, &dims, key, raw.map(|milli| (milli + milli.signum() * 1e-6).trunc()))
                 }
                 Metric::ExitRate => {
                     let pv = exit_pageviews.get(key).copied().unwrap_or(0.0);
@@ -1262,7 +1263,7 @@ fn revenue_value(q: &Query, dims: &[Dimension], key: &Key, milli: Option<f64>) -
             }
         }
     };
-    let value = round_to(milli.unwrap_or(0.0) / 1000.0, 3);
+    let value = milli.unwrap_or(0.0) / 1000.0;
     super::money::revenue_object(value, &currency)
 }
 
