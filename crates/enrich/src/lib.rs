@@ -17,5 +17,5 @@ pub mod ua;
 pub use channel::{acquisition_channel, source_category, SourceCategory};
 pub use geo::{Geo, GeoDb};
 pub use names::{city_name, country_name, region_name};
-pub use referrer::{attribution, canonical_source, Attribution};
+pub use referrer::{attribution, canonical_source, is_spam_referrer, Attribution};
 pub use ua::{device_from_screen_width, is_verification_agent, UaInfo, UaParser};

@@ -23,6 +23,20 @@ pub struct Attribution {
 
 const REFERERS_TSV: &str = include_str!("../data/referers.tsv");
 const CUSTOM_SOURCES_JSON: &str = include_str!("../data/custom_sources.json");
+/// Matomo's referrer-spam list (public domain), one host per line.
+const REFERRER_SPAM_TXT: &str = include_str!("../data/referrer_spam.txt");
+
+static SPAM_HOSTS: Lazy<HashSet<&'static str>> =
+    Lazy::new(|| REFERRER_SPAM_TXT.lines().map(str::trim).filter(|l| !l.is_empty()).collect());
+
+/// Whether a referrer's host (`www.` stripped) is on the referrer-spam blocklist, as Plausible's
+/// `ReferrerBlocklist` checks before anything else is done with an event. Exact host match.
+pub fn is_spam_referrer(referrer: &str) -> bool {
+    let Ok(url) = url::Url::parse(referrer.trim()) else {
+        return false;
+    };
+    url.host_str().is_some_and(|h| SPAM_HOSTS.contains(strip_www(&h.to_ascii_lowercase())))
+}
 
 /// Click-id parameters, in priority order.
 pub const CLICK_ID_PARAMS: &[&str] = &["gclid", "gbraid", "wbraid", "msclkid", "fbclid", "twclid"];
@@ -253,6 +267,17 @@ pub fn attribution(page_host: &str, query: &[(String, String)], referrer: Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spam_referrers_are_matched_by_exact_host_without_www() {
+        assert!(is_spam_referrer("https://www.1-best-seo.com"));
+        assert!(is_spam_referrer("http://0-0.fr/some/path?x=1"));
+        assert!(is_spam_referrer("https://1-BEST-SEO.com/"));
+        assert!(!is_spam_referrer("https://sub.1-best-seo.com"));
+        assert!(!is_spam_referrer("https://google.com"));
+        assert!(!is_spam_referrer("not a url"));
+        assert!(!is_spam_referrer(""));
+    }
 
     fn q(s: &str) -> Vec<(String, String)> {
         url::form_urlencoded::parse(s.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()

@@ -138,6 +138,10 @@ impl Ingestor {
                 domains.push(d);
             }
         }
+        // A spam referrer drops the event for every domain before any of them is looked at.
+        if inc.request.referrer.as_deref().is_some_and(tally_enrich::is_spam_referrer) {
+            return domains.len();
+        }
         for domain in domains {
             if self.ingest_domain(inc, domain).await.is_err() {
                 dropped += 1;
