@@ -54,6 +54,7 @@ const CUSTOM_CATEGORIES: &[(&str, SourceCategory)] = &[
     ("threads", SourceCategory::Social),
     ("ecosia", SourceCategory::Search),
     ("brave", SourceCategory::Search),
+    ("kagi", SourceCategory::Search),
     ("temu.com", SourceCategory::Shopping),
     ("discord", SourceCategory::Social),
     ("sogou", SourceCategory::Search),

@@ -46,6 +46,39 @@ fn bots_are_dropped_and_reported() {
 }
 
 #[test]
+fn spam_referrers_are_dropped_for_every_domain() {
+    let s = Server::start();
+    let (domain, key) = s.setup_site("enterprise", json!({}));
+    let (status, body, headers) = s.event(
+        json!({"n": "pageview", "u": "http://example.com/", "d": format!("{domain},{domain}.second"), "r": "https://www.1-best-seo.com/x"}),
+        &[("User-Agent", CHROME)],
+    );
+    assert_eq!((status, body.as_str()), (202, "ok"));
+    assert!(headers.iter().any(|(k, v)| k == "x-plausible-dropped" && v == "2"), "{headers:?}");
+    // A referrer from a sub-domain of a listed host is not spam (the list matches whole hosts), and Kagi is
+    // a search engine.
+    for (r, ip) in [("https://blog.1-best-seo.com/", "1.1.1.1"), ("https://kagi.com/search?q=x", "2.2.2.2")] {
+        let (status, _, headers) = s.event(
+            json!({"n": "pageview", "u": "http://example.com/", "d": domain, "r": r}),
+            &[("User-Agent", CHROME), ("X-Forwarded-For", ip)],
+        );
+        assert_eq!(status, 202);
+        assert!(!headers.iter().any(|(k, _)| k == "x-plausible-dropped"), "{r}: {headers:?}");
+    }
+    let rows = s.results(
+        &key,
+        json!({"site_id": domain, "metrics": ["visitors"], "date_range": "all", "dimensions": ["visit:source", "visit:channel"]}),
+    );
+    assert_eq!(
+        rows,
+        json!([
+            {"dimensions": ["Kagi", "Organic Search"], "metrics": [1]},
+            {"dimensions": ["blog.1-best-seo.com", "Referral"], "metrics": [1]}
+        ])
+    );
+}
+
+#[test]
 fn unknown_domain_is_dropped_but_accepted() {
     let s = Server::start();
     let (status, body, headers) =
