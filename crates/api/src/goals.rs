@@ -19,8 +19,8 @@ pub const MAX_PROP_VALUE_LENGTH: usize = 2000;
 pub enum GoalError {
     /// Changeset errors `(field, message)`, most recent first (Ecto's order).
     Changeset(Vec<(String, String)>),
-    /// The plan lacks the feature (revenue goals, custom properties).
-    UpgradeRequired,
+    /// The plan lacks the feature named (its display name: "Revenue Goals", "Custom Properties").
+    UpgradeRequired(&'static str),
     /// Revenue goals on a consolidated view.
     RevenueGoalsUnavailable,
 }
@@ -46,7 +46,7 @@ impl GoalError {
             GoalError::Changeset(errors) => {
                 errors.last().map(|(f, m)| format!("{f}: {m}")).unwrap_or_else(|| "is invalid".into())
             }
-            GoalError::UpgradeRequired => "upgrade_required".into(),
+            GoalError::UpgradeRequired(_) => "upgrade_required".into(),
             GoalError::RevenueGoalsUnavailable => "revenue_goals_unavailable".into(),
         }
     }
@@ -63,7 +63,7 @@ impl GoalError {
                     errs.join(", ")
                 )
             }
-            GoalError::UpgradeRequired => "{:error, :upgrade_required}".into(),
+            GoalError::UpgradeRequired(_) => "{:error, :upgrade_required}".into(),
             GoalError::RevenueGoalsUnavailable => "{:error, :revenue_goals_unavailable}".into(),
         }
     }
@@ -289,8 +289,11 @@ pub fn create_goal(state: &SharedState, site: &Site, v: &Value, opts: CreateOpts
         if wants_revenue || wants_props {
             let team = state.config.team(site.team_id).ok().flatten();
             let plan_has = |f: &str| team.as_ref().is_some_and(|t| t.plan.has(f));
-            if (wants_revenue && !plan_has("revenue_goals")) || (wants_props && !plan_has("props")) {
-                return Err(GoalError::UpgradeRequired);
+            if wants_revenue && !plan_has("revenue_goals") {
+                return Err(GoalError::UpgradeRequired("Revenue Goals"));
+            }
+            if wants_props && !plan_has("props") {
+                return Err(GoalError::UpgradeRequired("Custom Properties"));
             }
         }
         if wants_revenue && site.consolidated {

@@ -418,6 +418,21 @@ fn goals() {
 }
 
 #[test]
+fn goals_that_need_a_missing_feature_are_payment_required() {
+    let f = fixture();
+    f.s.set_plan(&f.team, json!({"name": "enterprise", "features": ["sites_api"]}));
+    let put = |body: Value| f.call("PUT", "/api/v1/sites/goals", Some(body));
+    let (st, b) = put(
+        json!({"site_id": f.site, "goal_type": "event", "event_name": "Purchase", "custom_props": {"product": "x"}}),
+    );
+    assert_eq!((st, err(&b)), (402, "Your current subscription plan does not include Custom Properties"));
+    let (st, b) = put(json!({"site_id": f.site, "goal_type": "event", "event_name": "Purchase", "currency": "USD"}));
+    assert_eq!((st, err(&b)), (402, "Your current subscription plan does not include Revenue Goals"));
+    let (st, b) = put(json!({"site_id": f.site, "goal_type": "event", "event_name": "Purchase"}));
+    assert_eq!(st, 200, "{b}");
+}
+
+#[test]
 fn custom_properties() {
     let f = fixture();
     let put = |p: &str| f.call("PUT", "/api/v1/sites/custom-props", Some(json!({"site_id": f.site, "property": p})));

@@ -68,8 +68,12 @@ fn put_goal_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     }
     let mut params = req.params.clone();
     params.remove("site_id");
-    let goal = goals::find_or_create(state, &site, &Value::Object(params), true)
-        .map_err(|e| something_went_wrong(&e.inspect()))?;
+    let goal = goals::find_or_create(state, &site, &Value::Object(params), true).map_err(|e| match e {
+        goals::GoalError::UpgradeRequired(feature) => {
+            ApiError::payment_required(format!("Your current subscription plan does not include {feature}"))
+        }
+        e => something_went_wrong(&e.inspect()),
+    })?;
     Ok(goals::goal_json(&goal, &site.domain))
 }
 
