@@ -422,6 +422,12 @@ impl<'a> Planner<'a> {
     /// Imported visitors for a variant of the query (other dimensions / filters); empty when imports are
     /// not included for that variant.
     fn imported_visitors(&self, dims: &[Dimension], filters: &[Filter]) -> Result<HashMap<Key, f64>, String> {
+        self.imported_sum(dims, filters, 0)
+    }
+
+    /// One imported aggregate (`imports::AGGS[agg]`) for a variant of the query (other dimensions /
+    /// filters); empty when imports are not included for that variant.
+    fn imported_sum(&self, dims: &[Dimension], filters: &[Filter], agg: usize) -> Result<HashMap<Key, f64>, String> {
         let mut q2 = self.q.clone();
         q2.dimensions = dims.to_vec();
         q2.filters = filters.to_vec();
@@ -429,7 +435,7 @@ impl<'a> Planner<'a> {
         if let Ok(sources) = imports::plan(&q2) {
             for src in sources {
                 for (k, v) in self.imported(&src, dims, filters)? {
-                    *out.entry(k).or_insert(0.0) += v[0];
+                    *out.entry(k).or_insert(0.0) += v[agg];
                 }
             }
         }
@@ -832,6 +838,12 @@ fn compute(
         for (d, a) in p.aggregate(Table::Events, &[Dimension::Page], &pv_filters, &[Agg::Pageviews])? {
             exit_pageviews.insert(p.key(&[Dimension::Page], &d), a.first().and_then(Cell::f64).unwrap_or(0.0));
         }
+        // With imports, imported page views join the denominator (imported exits join the exits below).
+        if imports_included {
+            for (key, pv) in p.imported_sum(&[Dimension::Page], &pv_filters, 2)? {
+                *exit_pageviews.entry(key).or_insert(0.0) += pv;
+            }
+        }
     }
 
     // Imported data, summed into the same rows.
@@ -843,7 +855,11 @@ fn compute(
                     v[6] = 0.0;
                     v[7] = 0.0;
                 }
-                upsert(key, &mut |acc| acc.add_imported(&v));
+                let exits = if src.table == "imported_exit_pages" && wants(Metric::ExitRate) { v[1] } else { 0.0 };
+                upsert(key, &mut |acc| {
+                    acc.add_imported(&v);
+                    acc.exits += exits;
+                });
             }
         }
     }
@@ -1125,7 +1141,8 @@ fn change(m: Metric, new: &Value, old: &Value) -> Value {
                 json!((n - o) as i64)
             }
         }
-        Metric::ConversionRate | Metric::GroupConversionRate => json!(round_to(n - o, 1)),
+        // Rates compare by their difference in percentage points.
+        Metric::ConversionRate | Metric::GroupConversionRate | Metric::ExitRate => json!(round_to(n - o, 1)),
         _ => {
             if o == 0.0 {
                 json!(if n > 0.0 { 100 } else { 0 })
