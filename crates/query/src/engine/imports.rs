@@ -233,6 +233,7 @@ impl Ctx<'_> {
             ),
             Dimension::Goal => Frag::with("CAST(? AS BIGINT)", vec![Param::Int(src.goal_idx.unwrap_or(0) as i64)]),
             Dimension::Prop(p) => Frag::raw(if p == "url" { "link_url" } else { "path" }),
+            Dimension::CityName => self.city_name_key("city"),
             other => {
                 let col = column(other).map(|c| c.1).unwrap_or("''");
                 let label = super::sql::empty_label(other);

@@ -11,7 +11,7 @@ use crate::context::Goal;
 use chrono::{NaiveDateTime, Offset, TimeZone};
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A value read back from the store.
 #[derive(Clone, Debug, PartialEq)]
@@ -511,6 +511,9 @@ struct Acc {
     /// Engaged seconds, and visits with engagement.
     top_secs: f64,
     top_n: f64,
+    /// Whether a native aggregate reached this row (rows only in imported data rank after native rows
+    /// they tie with, as in Plausible's join of native and imported results).
+    native: bool,
 }
 
 fn add(slot: &mut Option<f64>, v: f64) {
@@ -550,6 +553,7 @@ impl Acc {
             Agg::Sessions => &mut self.sessions,
         };
         *slot = v;
+        self.native = true;
     }
 }
 
@@ -629,6 +633,11 @@ fn compute(
         last,
         offsets: offsets(q.timezone, first.min(last), last.max(first)),
         new_time_on_page_from: if include_legacy && include_new { cutoff_date } else { None },
+        city_aliases: if q.dimensions.contains(&Dimension::CityName) {
+            city_aliases(site_id, runner)?
+        } else {
+            Vec::new()
+        },
     };
     let mut p = Planner { ctx, q, runner, restrict: None };
     let dims = q.dimensions.clone();
@@ -963,6 +972,7 @@ fn compute(
         });
     }
 
+    let imported_only: HashSet<&Key> = rows.iter().filter(|(_, a)| !a.native).map(|(k, _)| k).collect();
     let mut out: Vec<(Key, Vec<Value>)> = Vec::with_capacity(rows.len());
     for (key, a) in &rows {
         let mut vals = Vec::with_capacity(q.metrics.len());
@@ -1049,7 +1059,8 @@ fn compute(
         out.push((key.clone(), vals));
     }
 
-    // Order: the query's order_by, then dimension values ascending for a stable result.
+    // Order: the query's order_by, then native rows before imported-only ones, then dimension values
+    // ascending for a stable result.
     let pos = |k: &OrderKey| -> Option<(bool, usize)> {
         match k {
             OrderKey::Metric(m) => q.metrics.iter().position(|x| x == m).map(|i| (true, i)),
@@ -1066,6 +1077,10 @@ fn compute(
             if o != Ordering::Equal {
                 return o;
             }
+        }
+        let o = imported_only.contains(&a.0).cmp(&imported_only.contains(&b.0));
+        if o != Ordering::Equal {
+            return o;
         }
         for (x, y) in a.0.iter().zip(&b.0) {
             let o = cmp_json(x, y);
@@ -1282,6 +1297,32 @@ fn revenue_value(q: &Query, dims: &[Dimension], key: &Key, milli: Option<f64>) -
     };
     let value = milli.unwrap_or(0.0) / 1000.0;
     super::money::revenue_object(value, &currency)
+}
+
+/// The city ids present in a site's data (native and imported).
+fn present_city_ids(site_id: i64, runner: &dyn Runner) -> Result<Vec<i64>, String> {
+    let sql = "SELECT DISTINCT city_geoname_id FROM sessions_all WHERE site_id = ? \
+               UNION SELECT DISTINCT city FROM imported_locations WHERE site_id = ?";
+    let rows = runner.run(sql, &[Param::Int(site_id), Param::Int(site_id)])?;
+    Ok(rows.into_iter().filter_map(|r| r.into_iter().next()).map(|c| c.f64().unwrap_or(0.0) as i64).collect())
+}
+
+/// For `visit:city_name`: present city ids whose name another present id shares, each with the smallest
+/// id of that name (see `Ctx::city_aliases`).
+fn city_aliases(site_id: i64, runner: &dyn Runner) -> Result<Vec<(i64, i64)>, String> {
+    let mut by_name: HashMap<String, Vec<i64>> = HashMap::new();
+    for id in present_city_ids(site_id, runner)? {
+        if let Some(name) = names::name_of(&Dimension::CityName, &json!(id)).as_str().filter(|n| !n.is_empty()) {
+            by_name.entry(name.to_string()).or_default().push(id);
+        }
+    }
+    let mut aliases = Vec::new();
+    for ids in by_name.values_mut().filter(|ids| ids.len() > 1) {
+        ids.sort_unstable();
+        aliases.extend(ids[1..].iter().map(|id| (*id, ids[0])));
+    }
+    aliases.sort_unstable();
+    Ok(aliases)
 }
 
 /// The query with place-name filters turned into filters on the codes present in the site's data.

@@ -72,6 +72,9 @@ pub struct Ctx<'a> {
     pub offsets: Vec<(NaiveDateTime, i64)>,
     /// When time on page combines both methods: imported engagement-based time counts from this date on.
     pub new_time_on_page_from: Option<NaiveDate>,
+    /// `visit:city_name` groups by name: (city id, the smallest id of the same name) for the ids present
+    /// whose name another present id shares.
+    pub city_aliases: Vec<(i64, i64)>,
 }
 
 /// The string column behind a visit dimension (same name on both tables).
@@ -121,6 +124,23 @@ pub(super) fn empty_label(dim: &Dimension) -> Option<&'static str> {
 }
 
 impl Ctx<'_> {
+    /// The grouping key of `visit:city_name` on a city-id column: the id, with ids that share a name
+    /// mapped to one of them, so that a name is one group (as Plausible groups by the name).
+    pub fn city_name_key(&self, col: &str) -> Frag {
+        if self.city_aliases.is_empty() {
+            return Frag::raw(col);
+        }
+        let mut sql = format!("CASE {col}");
+        let mut params = Vec::new();
+        for (id, to) in &self.city_aliases {
+            sql.push_str(" WHEN ? THEN ?");
+            params.push(Param::Int(*id));
+            params.push(Param::Int(*to));
+        }
+        sql.push_str(&format!(" ELSE {col} END"));
+        Frag::with(sql, params)
+    }
+
     /// Local time of a UTC timestamp column, using the offsets of the query timezone.
     pub fn local_ts(&self, col: &str) -> Frag {
         if self.offsets.len() <= 1 {
@@ -164,7 +184,8 @@ impl Ctx<'_> {
                 };
                 Frag::with(format!("coalesce({}, '(none)')", self.d.prop_value(k, v)), vec![Param::Text(p.clone())])
             }
-            Dimension::City | Dimension::CityName => Frag::raw("city_geoname_id"),
+            Dimension::City => Frag::raw("city_geoname_id"),
+            Dimension::CityName => self.city_name_key("city_geoname_id"),
             Dimension::TimeHour => {
                 let l = self.local_ts(ts);
                 Frag { sql: self.d.format_hour(&l.sql), params: l.params }
