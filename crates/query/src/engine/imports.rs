@@ -66,7 +66,7 @@ fn column(dim: &Dimension) -> Option<(&'static str, &'static str)> {
 /// Special custom-event goals whose `url` / `path` property is kept in imported custom events.
 fn prop_column(prop: &str, goals: &[&Goal]) -> Option<&'static str> {
     let url_goals = ["Outbound Link: Click", "File Download", "Cloaked Link: Click"];
-    let path_goals = ["404", "WP Form Completions"];
+    let path_goals = ["404", "WP Form Completions", "Form: Submission"];
     let all = |names: &[&str]| {
         !goals.is_empty() && goals.iter().all(|g| g.event_name.as_deref().is_some_and(|n| names.contains(&n)))
     };
