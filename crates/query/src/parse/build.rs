@@ -106,8 +106,11 @@ pub fn build(parsed: Parsed, site: &SiteContext, now: DateTime<Utc>) -> Result<Q
         match_day_of_week: c.match_day_of_week,
         raw: c.raw,
     });
+    // Without an explicit (internal) cutoff, a site's own `legacy_time_on_page_cutoff` applies, converted to
+    // its local midnight as v1 does; a site without one reports the engagement-based metric only.
     let (legacy_time_on_page_cutoff, legacy_time_on_page_cutoff_raw) = match include.legacy_time_on_page_cutoff {
         Some((dt, raw)) => (Some(dt), Some(raw)),
+        None if site.legacy_time_on_page_cutoff.is_some() => (Some(crate::v1::legacy_time_on_page_cutoff(site)), None),
         None => (None, None),
     };
 

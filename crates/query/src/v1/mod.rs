@@ -224,7 +224,7 @@ pub fn plan(endpoint: Endpoint, params: &Params, site: &SiteContext, now: DateTi
 }
 
 /// The instant up to which v1 computes `time_on_page` with the legacy method: v1 follows the
-/// site's own cutoff (Plausible's `set_time_on_page_data`), unlike v2's public route. A site
+/// site's own cutoff (Plausible's `set_time_on_page_data`), as v2 does without an explicit one. A site
 /// without a cutoff never had the new metric, so everything is legacy; a cutoff date becomes
 /// its midnight in the site timezone (earlier instant when ambiguous, the instant before a
 /// gap); Plausible's epoch marker `1970-01-01` ("always new") becomes 2000-01-01.
