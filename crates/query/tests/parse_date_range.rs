@@ -28,6 +28,22 @@ fn days(first: &str, last: &str) -> (String, String) {
 }
 
 #[test]
+fn date_sets_the_day_relative_ranges_count_from() {
+    let at = |date: &str, range: &str| {
+        let q = ok_with(&site(), body(json!({ "date_range": range, "date": date })));
+        let fmt = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S").to_string();
+        (fmt(q.date_range.first_utc()), fmt(q.date_range.last_utc()))
+    };
+    assert_eq!(at("2021-06-10", "28d"), days("2021-05-13", "2021-06-09"));
+    assert_eq!(at("2022-07-01", "91d"), days("2022-04-01", "2022-06-30"));
+    assert_eq!(at("2021-06-10", "day"), days("2021-06-10", "2021-06-10"));
+    // In a timezone whose midnight is skipped, the day is still that date.
+    let santiago = site_in("America/Santiago".parse::<Tz>().unwrap());
+    let q = ok_with(&santiago, body(json!({ "date_range": "day", "date": "2022-09-11" })));
+    assert_eq!(q.date_range.first_date(), NaiveDate::from_ymd_opt(2022, 9, 11).unwrap());
+}
+
+#[test]
 fn shorthands() {
     assert_eq!(utc_range(json!("day")), days("2021-05-05", "2021-05-05"));
     assert_eq!(utc_range(json!("7d")), days("2021-04-28", "2021-05-04"));

@@ -270,7 +270,8 @@ fn pagination_limits() {
 
 #[test]
 fn additional_top_level_property() {
-    assert_eq!(err(body(json!({"date": "2021-05-05"}))), "#/date: Schema does not allow additional properties.");
+    // (`date` is internal in Plausible; Tally serves it on the public route like its other internal features.)
+    assert_eq!(err(body(json!({"today": "2021-05-05"}))), "#/today: Schema does not allow additional properties.");
 }
 
 #[test]
@@ -374,6 +375,12 @@ fn invalid_legacy_time_on_page_cutoff() {
         err(body(json!({"include": {"legacy_time_on_page_cutoff": "soon"}}))),
         r#"Invalid include '%{"legacy_time_on_page_cutoff" => "soon"}'."#
     );
+}
+
+#[test]
+fn invalid_date() {
+    assert_eq!(err(body(json!({"date": "2021-13-01"}))), "Invalid date '2021-13-01'.");
+    assert_eq!(err(body(json!({"date": 20210101}))), "#/date: Type mismatch. Expected String but got Integer.");
 }
 
 #[test]

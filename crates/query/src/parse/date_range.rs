@@ -162,6 +162,17 @@ pub fn from_dates(first: NaiveDate, last: NaiveDate, tz: Tz) -> DateRange {
 }
 
 /// Maps a wall-clock time to an instant. `is_start` selects the gap / ambiguity rule.
+/// A date's midnight in `tz` as Plausible's `DateTime.new(date, ~T[00:00:00], tz)` resolves it: the earlier
+/// instant when midnight is ambiguous, the instant just before the gap when it does not exist.
+pub fn local_midnight(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
+    let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    match tz.from_local_datetime(&midnight) {
+        LocalResult::Single(t) => t.with_timezone(&Utc),
+        LocalResult::Ambiguous(a, b) => a.min(b).with_timezone(&Utc),
+        LocalResult::None => local_instant(tz, midnight, true).with_timezone(&Utc) - Duration::seconds(1),
+    }
+}
+
 pub fn local_instant(tz: Tz, naive: NaiveDateTime, is_start: bool) -> DateTime<Tz> {
     match tz.from_local_datetime(&naive) {
         LocalResult::Single(dt) => dt,

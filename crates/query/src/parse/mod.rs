@@ -46,7 +46,7 @@ impl From<String> for QueryError {
 /// Validates and resolves a `POST /api/v2/query` body for `site` at instant `now`.
 ///
 /// Accepts Plausible's public schema plus the internal features Tally serves on the public
-/// route (`include.comparisons`, `include.legacy_time_on_page_cutoff`, the `exit_rate` metric,
+/// route (`date`, `include.comparisons`, `include.legacy_time_on_page_cutoff`, the `exit_rate` metric,
 /// `matches_wildcard` / `matches_wildcard_not`, behavioural filters) and the Tally extension
 /// key `"timezone"` (an IANA name overriding the site timezone).
 pub fn parse_query(body: &Value, site: &SiteContext, now: DateTime<Utc>) -> Result<Query, QueryError> {
@@ -57,6 +57,15 @@ pub fn parse_query(body: &Value, site: &SiteContext, now: DateTime<Utc>) -> Resu
             .parse::<chrono_tz::Tz>()
             .map_err(|_| QueryError::new(format!("Invalid timezone {}", inspect_json(&body["timezone"]))))?,
         _ => site.timezone,
+    };
+    // `date` (internal in Plausible, served here): the day that counts as today, from its first instant.
+    let now = match body.get("date") {
+        Some(Value::String(s)) => match chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            Ok(d) => date_range::local_instant(timezone, d.and_hms_opt(0, 0, 0).unwrap_or_default(), true)
+                .with_timezone(&Utc),
+            Err(_) => return Err(QueryError::new(format!("Invalid date '{s}'."))),
+        },
+        _ => now,
     };
 
     let date_range_input = date_range::parse_input(&body["date_range"])?;

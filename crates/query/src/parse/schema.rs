@@ -19,8 +19,18 @@ use crate::inspect::inspect_json;
 const NO_MATCH: &str = "Expected exactly one of the schemata to match, but none of them did.";
 
 /// Top-level keys the schema knows, alphabetically (ExJsonSchema's iteration order).
-const PROPERTIES: [&str; 9] =
-    ["date_range", "dimensions", "filters", "include", "metrics", "order_by", "pagination", "site_id", "timezone"];
+const PROPERTIES: [&str; 10] = [
+    "date",
+    "date_range",
+    "dimensions",
+    "filters",
+    "include",
+    "metrics",
+    "order_by",
+    "pagination",
+    "site_id",
+    "timezone",
+];
 
 const REQUIRED: [&str; 3] = ["site_id", "metrics", "date_range"];
 
@@ -115,7 +125,7 @@ fn validate_root(map: &Map<String, Value>, errors: &mut Errors) {
             ),
             "order_by" => validate_array(&path, value, errors, ArrayRules::default(), validate_order_by_entry),
             "pagination" => validate_pagination(&path, value, errors),
-            "site_id" | "timezone" if !value.is_string() => errors.type_mismatch(&path, "String", value),
+            "date" | "site_id" | "timezone" if !value.is_string() => errors.type_mismatch(&path, "String", value),
             _ => {}
         }
     }

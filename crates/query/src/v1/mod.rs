@@ -229,24 +229,14 @@ pub fn plan(endpoint: Endpoint, params: &Params, site: &SiteContext, now: DateTi
 /// its midnight in the site timezone (earlier instant when ambiguous, the instant before a
 /// gap); Plausible's epoch marker `1970-01-01` ("always new") becomes 2000-01-01.
 pub fn legacy_time_on_page_cutoff(site: &SiteContext) -> DateTime<Utc> {
-    use chrono::{Datelike, LocalResult, TimeZone};
+    use chrono::{Datelike, TimeZone};
     let far_future = Utc.with_ymd_and_hms(9999, 1, 1, 0, 0, 0).single().unwrap_or(DateTime::<Utc>::MAX_UTC);
     match site.legacy_time_on_page_cutoff {
         None => far_future,
         Some(d) if (d.year(), d.month(), d.day()) == (1970, 1, 1) => {
             Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single().unwrap_or(far_future)
         }
-        Some(d) => {
-            let midnight = d.and_hms_opt(0, 0, 0).unwrap_or_default();
-            match site.timezone.from_local_datetime(&midnight) {
-                LocalResult::Single(t) => t.with_timezone(&Utc),
-                LocalResult::Ambiguous(a, b) => a.min(b).with_timezone(&Utc),
-                LocalResult::None => {
-                    crate::parse::date_range::local_instant(site.timezone, midnight, true).with_timezone(&Utc)
-                        - chrono::Duration::seconds(1)
-                }
-            }
-        }
+        Some(d) => crate::parse::date_range::local_midnight(site.timezone, d),
     }
 }
 
