@@ -426,6 +426,13 @@ fn device_type(ua: &str, os: &str, device: &str, browser: &str) -> &'static str 
 
     // Android (and HarmonyOS): "Mobile" token -> smartphone, otherwise a tablet (Matomo rule).
     if os == "Android" || os == "HarmonyOS" || lower.contains("android") {
+        // A device model named as a tablet ("Surfing TAB B 9.7 3G", "Lenovo TAB 2") is one, whatever the
+        // browser's "Mobile" token says (Matomo's model rules).
+        if android_model(ua)
+            .is_some_and(|m| m.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w.eq_ignore_ascii_case("tab")))
+        {
+            return "Tablet";
+        }
         if contains_ci(ua, "mobile") || lower.contains("phone") {
             return "Mobile";
         }
@@ -481,6 +488,13 @@ fn device_type(ua: &str, os: &str, device: &str, browser: &str) -> &'static str 
         return "Desktop";
     }
     ""
+}
+
+/// The device model of an Android user agent: the text before ` Build/` after the last `; `.
+fn android_model(ua: &str) -> Option<&str> {
+    let end = ua.find(" Build/")?;
+    let head = &ua[..end];
+    Some(head.rsplit_once("; ").map_or(head, |(_, m)| m).trim())
 }
 
 #[cfg(test)]
@@ -659,6 +673,16 @@ mod tests {
             "13",
             "Mobile",
         );
+    }
+
+    #[test]
+    fn android_models_named_tab_are_tablets() {
+        let surfing = "Mozilla/5.0 (Linux; U; Android 4.2.2; it-it; Surfing TAB B 9.7 3G Build/JDQ39) AppleWebKit/534.30 (KHTML, like Gecko) Version/4.0 Mobile Safari/534.30";
+        assert_eq!(p(surfing).device, "Tablet");
+        let phone = "Mozilla/5.0 (Linux; Android 10; SM-G973F Build/QP1A.190711.020) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/83.0.4103.106 Mobile Safari/537.36";
+        assert_eq!(p(phone).device, "Mobile");
+        assert_eq!(android_model(surfing), Some("Surfing TAB B 9.7 3G"));
+        assert_eq!(android_model("Mozilla/5.0 (X11; Linux x86_64)"), None);
     }
 
     #[test]
