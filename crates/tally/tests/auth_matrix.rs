@@ -297,10 +297,15 @@ fn plan_gates() {
         Some(&key),
         Some(json!({"site_id": "gated.example.test", "goal_type": "event", "event_name": "Buy", "currency": "EUR"})),
     );
-    assert_eq!(st, 400);
-    assert!(b["error"].as_str().unwrap().starts_with("Something went wrong: "), "{b}");
-    let (st, _) = s.api("PUT", "/api/v1/sites/goals", Some(&key), Some(json!({"site_id": "gated.example.test", "goal_type": "event", "event_name": "P", "custom_props": {"a": "b"}})));
-    assert_eq!(st, 400);
+    assert_eq!(
+        (st, b["error"].as_str().unwrap()),
+        (402, "Your current subscription plan does not include Revenue Goals")
+    );
+    let (st, b) = s.api("PUT", "/api/v1/sites/goals", Some(&key), Some(json!({"site_id": "gated.example.test", "goal_type": "event", "event_name": "P", "custom_props": {"a": "b"}})));
+    assert_eq!(
+        (st, b["error"].as_str().unwrap()),
+        (402, "Your current subscription plan does not include Custom Properties")
+    );
     let (st, b) = s.api(
         "PUT",
         "/api/v1/sites/custom-props",
