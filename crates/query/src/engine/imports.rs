@@ -132,6 +132,8 @@ pub fn plan(q: &Query) -> Result<Vec<Source>, Skip> {
         let prop_ok = match rest.as_slice() {
             [] => true,
             [Dimension::Prop(p)] => prop_column(p, &goals).is_some(),
+            // Imported custom events carry the event name.
+            [Dimension::Name] => goals.iter().all(|g| g.kind() == GoalKind::Event),
             _ => false,
         };
         // Other filters are answerable only together with page goals, from imported pages.
