@@ -677,7 +677,10 @@ fn compute(
         }
     });
     let event_context = dims.iter().any(|d| d.is_event()) || q.filters.iter().any(is_event_filter);
-    let either_on_events = event_context
+    // Grouped by a session-only dimension (entry/exit page), everything is counted on sessions: event
+    // filters select the sessions with a matching event.
+    let session_only_dim = dims.iter().any(|d| d.table_class() == crate::ast::TableClass::SessionOnly);
+    let either_on_events = !session_only_dim && event_context
         || (session_metrics.is_empty() && !event_metrics.is_empty())
         || (session_metrics.is_empty()
             && event_metrics.is_empty()
@@ -704,7 +707,7 @@ fn compute(
     let mut se_aggs = session_metrics.clone();
     // Grouped by a session-only dimension (entry/exit page), page views and events are the sessions' own
     // counts (reachable through the v1 API, as in Plausible's legacy breakdowns).
-    if dims.iter().any(|d| d.table_class() == crate::ast::TableClass::SessionOnly) {
+    if session_only_dim {
         ev_aggs.retain(|a| {
             let moved = matches!(a, Agg::Pageviews | Agg::Events);
             if moved {
@@ -1129,17 +1132,11 @@ fn compute(
 /// One result row: dimension values and metric values.
 type Row = (Key, Vec<Value>);
 
-/// The value of a metric for a bucket without data.
+/// The value of a metric for a bucket or comparison row without data (Plausible's `Metrics.default_value`:
+/// a visit duration of no visits is null, so is its change).
 fn empty_value(m: Metric) -> Value {
     match m {
-        Metric::Visitors
-        | Metric::Visits
-        | Metric::Pageviews
-        | Metric::Events
-        | Metric::BounceRate
-        | Metric::VisitDuration => {
-            json!(0)
-        }
+        Metric::Visitors | Metric::Visits | Metric::Pageviews | Metric::Events | Metric::BounceRate => json!(0),
         Metric::ViewsPerVisit | Metric::ConversionRate | Metric::GroupConversionRate => json!(0.0),
         _ => Value::Null,
     }
