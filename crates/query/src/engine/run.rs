@@ -858,7 +858,10 @@ fn compute(
         }
     }
 
-    // Imported data, summed into the same rows.
+    // Imported data, summed into the same rows. Grouped by page, the session metrics of a page are those of
+    // the sessions that entered on it (as natively): imported entry pages, not imported pages, supply them.
+    let sessions_by_entry_page = dims.contains(&Dimension::Page) && !session_metrics.is_empty();
+    let mut imported_entries: Vec<(Key, Vec<f64>)> = Vec::new();
     if let Some(Ok(sources)) = &imports {
         for src in sources {
             for (key, mut v) in p.imported(src, &dims, &q.filters)? {
@@ -868,11 +871,50 @@ fn compute(
                     v[7] = 0.0;
                 }
                 let exits = if src.table == "imported_exit_pages" && wants(Metric::ExitRate) { v[1] } else { 0.0 };
+                let pages_only = sessions_by_entry_page && src.table == "imported_pages";
                 upsert(key, &mut |acc| {
+                    let session_part = (acc.bounces, acc.bounce_den, acc.duration, acc.sessions, acc.session_pageviews);
                     acc.add_imported(&v);
+                    if pages_only {
+                        (acc.bounces, acc.bounce_den, acc.duration, acc.sessions, acc.session_pageviews) = session_part;
+                    }
                     acc.exits += exits;
                 });
             }
+        }
+        if sessions_by_entry_page {
+            let entry_dims: Vec<Dimension> =
+                dims.iter().map(|d| if *d == Dimension::Page { Dimension::EntryPage } else { d.clone() }).collect();
+            let entry_filters: Vec<Filter> = q
+                .filters
+                .iter()
+                .map(|f| {
+                    if matches!(f, Filter::Simple { dim: Dimension::Page, .. }) {
+                        entry_page_filter(f)
+                    } else {
+                        f.clone()
+                    }
+                })
+                .collect();
+            let mut q2 = q.clone();
+            q2.dimensions = entry_dims.clone();
+            q2.filters = entry_filters.clone();
+            if let Ok(entry_sources) = imports::plan(&q2) {
+                for src in entry_sources.iter().filter(|s| s.table == "imported_entry_pages") {
+                    imported_entries.extend(p.imported(src, &entry_dims, &entry_filters)?);
+                }
+            }
+        }
+    }
+    // Imported entry-page sessions join the pages the query found; they add no rows.
+    for (key, v) in imported_entries {
+        if let Some(i) = index.get(&key) {
+            let acc = &mut rows[*i].1;
+            add(&mut acc.bounces, v[3]);
+            add(&mut acc.bounce_den, v[1]);
+            add(&mut acc.duration, v[4]);
+            add(&mut acc.sessions, v[1]);
+            add(&mut acc.session_pageviews, v[2]);
         }
     }
     if include_legacy && legacy_mergeable {
@@ -896,10 +938,12 @@ fn compute(
             }
         } else {
             for (_, (secs, n)) in legacy {
-                upsert(vec![], &mut |acc| {
-                    acc.top_secs += secs;
-                    acc.top_n += n;
+                let i = *index.entry(vec![]).or_insert_with(|| {
+                    rows.push((vec![], Acc::default()));
+                    rows.len() - 1
                 });
+                rows[i].1.top_secs += secs;
+                rows[i].1.top_n += n;
             }
         }
     }
