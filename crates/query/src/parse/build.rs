@@ -19,7 +19,7 @@ use crate::inspect::Term;
 
 /// Property keys usable without the custom-properties feature (Plausible's
 /// `Props.internal_keys`).
-pub const INTERNAL_PROP_KEYS: [&str; 3] = ["url", "path", "search_query"];
+pub const INTERNAL_PROP_KEYS: [&str; 4] = ["url", "path", "search_query", "form"];
 
 /// The parser's output.
 pub struct Parsed {
