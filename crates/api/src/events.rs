@@ -26,7 +26,8 @@ pub async fn post_event(
     };
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let client_ip = tally_ingest::client_ip::client_ip(&headers, peer.ip());
-    let incoming = Incoming { request, user_agent, client_ip, now: chrono::Utc::now().naive_utc() };
+    let ip_type = headers.get("x-plausible-ip-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let incoming = Incoming { request, user_agent, client_ip, ip_type, now: chrono::Utc::now().naive_utc() };
     let dropped = state.ingestor.ingest(&incoming).await;
     let mut resp = (StatusCode::ACCEPTED, "ok").into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));

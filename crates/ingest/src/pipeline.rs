@@ -22,6 +22,8 @@ pub enum Drop {
     Block,
     Throttle,
     VerificationAgent,
+    /// `X-Plausible-IP-Type: dc_ip`: a data-centre address, as classified by a proxy in front.
+    DcIp,
     Bot,
     NoSessionForEngagement,
 }
@@ -31,6 +33,8 @@ pub struct Incoming {
     pub request: EventRequest,
     pub user_agent: String,
     pub client_ip: String,
+    /// `X-Plausible-IP-Type`, set by a proxy that classifies addresses (`dc_ip`, `anonymous_vpn_ip`).
+    pub ip_type: Option<String>,
     pub now: NaiveDateTime,
 }
 
@@ -180,6 +184,9 @@ impl Ingestor {
         if tally_enrich::is_verification_agent(&inc.user_agent) {
             return Err(Drop::VerificationAgent);
         }
+        if inc.ip_type.as_deref() == Some("dc_ip") {
+            return Err(Drop::DcIp);
+        }
         if self.ua.is_bot(&inc.user_agent) {
             return Err(Drop::Bot);
         }
@@ -295,6 +302,13 @@ impl Ingestor {
             attrs.subdivision1_code = g.subdivision1_code;
             attrs.subdivision2_code = g.subdivision2_code;
             attrs.city_geoname_id = g.city_geoname_id;
+        }
+        // An anonymising VPN's address locates nothing but the VPN: Plausible reports such visits as "A1".
+        if inc.ip_type.as_deref() == Some("anonymous_vpn_ip") {
+            attrs.country_code = "A1".into();
+            attrs.subdivision1_code = String::new();
+            attrs.subdivision2_code = String::new();
+            attrs.city_geoname_id = 0;
         }
     }
 

@@ -79,6 +79,28 @@ fn spam_referrers_are_dropped_for_every_domain() {
 }
 
 #[test]
+fn ip_classification_from_a_proxy_drops_data_centres_and_hides_vpn_locations() {
+    let s = Server::start();
+    let (domain, key) = s.setup_site("enterprise", json!({}));
+    let send = |ip_type: &str, ip: &str| {
+        s.event(
+            json!({"n": "pageview", "u": "http://example.com/", "d": domain}),
+            &[("User-Agent", CHROME), ("X-Forwarded-For", ip), ("X-Plausible-IP-Type", ip_type)],
+        )
+    };
+    let (status, _, headers) = send("dc_ip", "1.1.1.1");
+    assert_eq!(status, 202);
+    assert!(headers.iter().any(|(k, v)| k == "x-plausible-dropped" && v == "1"), "{headers:?}");
+    let (_, _, headers) = send("anonymous_vpn_ip", "2.2.2.2");
+    assert!(!headers.iter().any(|(k, _)| k == "x-plausible-dropped"), "{headers:?}");
+    let rows = s.results(
+        &key,
+        json!({"site_id": domain, "metrics": ["visitors"], "date_range": "all", "dimensions": ["visit:country"]}),
+    );
+    assert_eq!(rows, json!([{"dimensions": ["A1"], "metrics": [1]}]));
+}
+
+#[test]
 fn unknown_domain_is_dropped_but_accepted() {
     let s = Server::start();
     let (status, body, headers) =
