@@ -238,7 +238,9 @@ impl Ctx<'_> {
             Dimension::CityName => self.city_name_key("city"),
             other => {
                 let col = column(other).map(|c| c.1).unwrap_or("''");
-                let label = super::sql::empty_label(other);
+                // An imported source without a channel is "(not set)", not the native "Direct".
+                let label =
+                    if *other == Dimension::Channel { Some("(not set)") } else { super::sql::empty_label(other) };
                 match label {
                     Some(l) => Frag::raw(format!("CASE WHEN coalesce({col}, '') = '' THEN '{l}' ELSE {col} END")),
                     None => Frag::raw(col),
