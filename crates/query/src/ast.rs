@@ -702,7 +702,8 @@ pub struct Comparison {
     pub mode: ComparisonMode,
     /// `match_day_of_week` (default false; not applied to custom ranges).
     pub match_day_of_week: bool,
-    /// The comparison range: same query, run again over this range (whole local days).
+    /// The comparison range: same query, run again over this range (whole local days, or instants for a
+    /// source range that is not whole days).
     pub date_range: DateRange,
     /// The original `include.comparisons` object, for the echo.
     pub raw: serde_json::Value,

@@ -184,3 +184,24 @@ fn etc_utc_echoes_z_other_zero_offsets_plus_zero() {
     let q = ok(body(json!({"date_range": ["2021-01-05", "2021-01-05"], "timezone": "Europe/London"})));
     assert_eq!(q.echo()["date_range"], json!(["2021-01-05T00:00:00+00:00", "2021-01-05T23:59:59+00:00"]));
 }
+
+#[test]
+fn comparisons_of_a_24h_range_move_by_exact_instants() {
+    let cmp = |mode: Value| {
+        let q = ok_with(&site(), body(json!({ "date_range": "24h", "include": {"comparisons": mode} })));
+        let c = q.include.comparisons.expect("comparison");
+        let fmt = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S").to_string();
+        (
+            (fmt(q.date_range.first_utc()), fmt(q.date_range.last_utc())),
+            (fmt(c.date_range.first_utc()), fmt(c.date_range.last_utc())),
+        )
+    };
+    // now = 2021-05-05 12:30:00 UTC
+    let (main, previous) = cmp(json!({"mode": "previous_period"}));
+    assert_eq!(main, ("2021-05-04 12:30:00".into(), "2021-05-05 12:30:00".into()));
+    assert_eq!(previous, ("2021-05-03 12:29:59".into(), "2021-05-04 12:29:59".into()));
+    let (_, yoy) = cmp(json!({"mode": "year_over_year"}));
+    assert_eq!(yoy, ("2020-05-04 12:30:00".into(), "2020-05-05 12:30:00".into()));
+    let (_, week) = cmp(json!({"mode": "previous_period", "match_day_of_week": true}));
+    assert_eq!(week, ("2021-04-27 12:30:00".into(), "2021-04-28 12:30:00".into()));
+}

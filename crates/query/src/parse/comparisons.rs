@@ -16,7 +16,8 @@ use crate::ast::{ComparisonMode, DateRange};
 ///   source start's weekday (or back to the previous one if the next one is the source start
 ///   itself), and the end by the same number of days.
 ///
-/// "today" is the UTC date of `now`, as in Plausible (`Date.compare/2` against `query.now`).
+/// "today" is the UTC date of `now`, as in Plausible (`Date.compare/2` against `query.now`). A range that is
+/// not whole local days (`24h`, date-times) moves by exact instants instead (see `shifted_instants`).
 pub fn comparison_range(
     source: &DateRange,
     mode: &ComparisonMode,
@@ -26,6 +27,11 @@ pub fn comparison_range(
 ) -> DateRange {
     let first = source.first_date();
     let last = source.last_date();
+    if *source != from_dates(first, last, tz) {
+        if let Some(r) = shifted_instants(source, mode, match_day_of_week) {
+            return r;
+        }
+    }
     let today = now.date_naive();
     let (cmp_first, cmp_last) = match mode {
         ComparisonMode::PreviousPeriod => {
@@ -41,6 +47,28 @@ pub fn comparison_range(
         ComparisonMode::Custom(a, b) => (*a, *b),
     };
     from_dates(cmp_first, cmp_last, tz)
+}
+
+/// For a range of instants that is not whole days (`24h`, date-times): the same window moved back by its own
+/// length (previous period; by whole weeks when matching the day of week) or by one calendar year.
+fn shifted_instants(source: &DateRange, mode: &ComparisonMode, match_day_of_week: bool) -> Option<DateRange> {
+    let length = source.last - source.first + Duration::seconds(1);
+    let back = |d: Duration| DateRange { first: source.first - d, last: source.last - d };
+    match mode {
+        ComparisonMode::PreviousPeriod if match_day_of_week => {
+            let weeks = (length.num_seconds() + 7 * 86_400 - 1) / (7 * 86_400);
+            Some(back(Duration::weeks(weeks.max(1))))
+        }
+        ComparisonMode::PreviousPeriod => Some(back(length)),
+        ComparisonMode::YearOverYear => {
+            let year = chrono::Months::new(12);
+            Some(DateRange {
+                first: source.first.checked_sub_months(year)?,
+                last: source.last.checked_sub_months(year)?,
+            })
+        }
+        ComparisonMode::Custom(..) => None,
+    }
 }
 
 fn maybe_match_day_of_week(

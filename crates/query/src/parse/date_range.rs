@@ -161,7 +161,6 @@ pub fn from_dates(first: NaiveDate, last: NaiveDate, tz: Tz) -> DateRange {
     DateRange { first: local_instant(tz, start, true), last: local_instant(tz, end, false) }
 }
 
-/// Maps a wall-clock time to an instant. `is_start` selects the gap / ambiguity rule.
 /// A date's midnight in `tz` as Plausible's `DateTime.new(date, ~T[00:00:00], tz)` resolves it: the earlier
 /// instant when midnight is ambiguous, the instant just before the gap when it does not exist.
 pub fn local_midnight(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
@@ -173,6 +172,7 @@ pub fn local_midnight(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
     }
 }
 
+/// Maps a wall-clock time to an instant. `is_start` selects the gap / ambiguity rule.
 pub fn local_instant(tz: Tz, naive: NaiveDateTime, is_start: bool) -> DateTime<Tz> {
     match tz.from_local_datetime(&naive) {
         LocalResult::Single(dt) => dt,
