@@ -963,9 +963,10 @@ fn compute(
             Ok(HashMap::new())
         }
     };
+    // The totals behind `percentage` and `conversion_rate` count the visitors with an event in the range (as
+    // Plausible's total-visitors subquery, built on the events table).
     let total_visitors = if wants(Metric::Percentage) {
-        let t = table_for(&q.filters);
-        p.aggregate(t, &[], &q.filters, &[Agg::Visitors])?
+        p.aggregate(Table::Events, &[], &q.filters, &[Agg::Visitors])?
             .first()
             .and_then(|r| r.1.first())
             .and_then(Cell::f64)
@@ -981,7 +982,7 @@ fn compute(
         .cloned()
         .collect();
     let cr_total = if wants(Metric::ConversionRate) {
-        p.aggregate(table_for(&cr_filters), &[], &cr_filters, &[Agg::Visitors])?
+        p.aggregate(Table::Events, &[], &cr_filters, &[Agg::Visitors])?
             .first()
             .and_then(|r| r.1.first())
             .and_then(Cell::f64)
