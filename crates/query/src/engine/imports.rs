@@ -340,6 +340,11 @@ impl Ctx<'_> {
         if src.table == "imported_pages" {
             sql.push_str(" AND pageviews > 0");
         }
+        // Breakdowns by one dimension and goal conversions skip imported rows without visitors (GA reports
+        // them when its users metric is off), as Plausible's merge of imported data does.
+        if dims.len() == 1 || src.goal.is_some() {
+            sql.push_str(" AND visitors > 0");
+        }
         // Imported rows without a UTM value are not reported under UTM dimensions.
         for d in dims {
             if let Dimension::UtmMedium
