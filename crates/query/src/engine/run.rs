@@ -1182,7 +1182,9 @@ type Row = (Key, Vec<Value>);
 fn empty_value(m: Metric) -> Value {
     match m {
         Metric::Visitors | Metric::Visits | Metric::Pageviews | Metric::Events | Metric::BounceRate => json!(0),
-        Metric::ViewsPerVisit | Metric::ConversionRate | Metric::GroupConversionRate => json!(0.0),
+        Metric::ViewsPerVisit | Metric::ConversionRate | Metric::GroupConversionRate | Metric::Percentage => {
+            json!(0.0)
+        }
         _ => Value::Null,
     }
 }
