@@ -101,6 +101,24 @@ fn ip_classification_from_a_proxy_drops_data_centres_and_hides_vpn_locations() {
 }
 
 #[test]
+fn a_domain_listed_twice_gets_two_events() {
+    let s = Server::start();
+    let (domain, key) = s.setup_site("enterprise", json!({}));
+    let (status, _, headers) = s.event(
+        json!({"n": "pageview", "u": "http://example.com/", "d": format!("{domain},{domain}"), "r": "https://1-best-seo.com"}),
+        &[("User-Agent", CHROME)],
+    );
+    assert_eq!(status, 202);
+    assert!(headers.iter().any(|(k, v)| k == "x-plausible-dropped" && v == "2"), "{headers:?}");
+    let (status, _, _) = s.event(
+        json!({"n": "pageview", "u": "http://example.com/", "d": format!("{domain}, {domain}")}),
+        &[("User-Agent", CHROME)],
+    );
+    assert_eq!(status, 202);
+    assert_eq!(visitors(&s, &key, &domain, json!([])), json!([{"dimensions": [], "metrics": [1, 2]}]));
+}
+
+#[test]
 fn unknown_domain_is_dropped_but_accepted() {
     let s = Server::start();
     let (status, body, headers) =
