@@ -1239,10 +1239,30 @@ pub fn execute(q: &Query, site_id: i64, dialect: &dyn Dialect, runner: &dyn Runn
             q2.include.total_rows = false;
             q2.include.time_labels = false;
             q2.pagination = Default::default();
-            Some((compute(&q2, site_id, dialect, runner)?.0, q2))
+            let (crows, cmeta) = compute(&q2, site_id, dialect, runner)?;
+            // Imports count as included when any of them covers the main or the comparison range.
+            let skip = meta.get("imports_skip_reason").and_then(Value::as_str);
+            if skip == Some("out_of_range") && cmeta.get("imports_included") == Some(&json!(true)) {
+                meta.insert("imports_included".into(), json!(true));
+                meta.remove("imports_skip_reason");
+                meta.remove("imports_warning");
+            }
+            Some((crows, q2))
         }
         None => None,
     };
+    // Scroll depth with imports: a warning when no imported page in the ranges read has scroll data.
+    if q.metrics.contains(&Metric::ScrollDepth) && meta.get("imports_included") == Some(&json!(true)) {
+        let mut ranges = vec![(q.date_range.first_date(), q.date_range.last_date())];
+        if let Some((_, q2)) = &comparison {
+            ranges.push((q2.date_range.first_date(), q2.date_range.last_date()));
+        }
+        if !imported_scroll_depth_exists(site_id, &ranges, dialect, runner)? {
+            let mw = meta.entry("metric_warnings").or_insert_with(|| json!({}));
+            mw["scroll_depth"] =
+                json!({"code": "no_imported_scroll_depth", "warning": "No imports with scroll depth data were found"});
+        }
+    }
     // With a single time dimension and a comparison, every bucket is present (zero-filled).
     if let (Some(_), Some(_), 1) = (&comparison, time_idx, q.dimensions.len()) {
         let labels = q.time_labels();
@@ -1341,6 +1361,28 @@ fn revenue_value(q: &Query, dims: &[Dimension], key: &Key, milli: Option<f64>) -
     };
     let value = milli.unwrap_or(0.0) / 1000.0;
     super::money::revenue_object(value, &currency)
+}
+
+/// Whether imported pages within any of the date ranges carry scroll depth data.
+fn imported_scroll_depth_exists(
+    site_id: i64,
+    ranges: &[(chrono::NaiveDate, chrono::NaiveDate)],
+    dialect: &dyn Dialect,
+    runner: &dyn Runner,
+) -> Result<bool, String> {
+    let d = dialect.date_param();
+    let within: Vec<String> = ranges.iter().map(|_| format!("(date >= {d} AND date <= {d})")).collect();
+    let sql = format!(
+        "SELECT count(*) FROM imported_pages WHERE site_id = ? AND total_scroll_depth_visits > 0 AND ({})",
+        within.join(" OR ")
+    );
+    let mut params = vec![Param::Int(site_id)];
+    for (a, b) in ranges {
+        params.push(Param::Date(*a));
+        params.push(Param::Date(*b));
+    }
+    let rows = runner.run(&sql, &params)?;
+    Ok(rows.first().and_then(|r| r.first()).and_then(Cell::f64).unwrap_or(0.0) > 0.0)
 }
 
 /// The city ids present in a site's data (native and imported).
