@@ -680,11 +680,12 @@ fn compute(
     // Grouped by a session-only dimension (entry/exit page), everything is counted on sessions: event
     // filters select the sessions with a matching event.
     let session_only_dim = dims.iter().any(|d| d.table_class() == crate::ast::TableClass::SessionOnly);
-    let either_on_events = !session_only_dim && event_context
-        || (session_metrics.is_empty() && !event_metrics.is_empty())
-        || (session_metrics.is_empty()
-            && event_metrics.is_empty()
-            && (wants(Metric::ScrollDepth) || wants(Metric::TimeOnPage)));
+    let either_on_events = !session_only_dim
+        && (event_context
+            || (session_metrics.is_empty() && !event_metrics.is_empty())
+            || (session_metrics.is_empty()
+                && event_metrics.is_empty()
+                && (wants(Metric::ScrollDepth) || wants(Metric::TimeOnPage))));
     let mut either: Vec<Agg> = Vec::new();
     if needs_visitors {
         either.push(Agg::Visitors);
@@ -813,7 +814,9 @@ fn compute(
             });
         }
     }
-    if wants(Metric::ScrollDepth) {
+    // Page-level engagement has no per-goal breakdown: grouped by goal, scroll depth and time on page are null.
+    let by_goal = dims.contains(&Dimension::Goal);
+    if wants(Metric::ScrollDepth) && !by_goal {
         for (key, (sum, n)) in p.scroll_depth(&dims, &q.filters)? {
             upsert(key, &mut |acc| {
                 acc.scroll_sum += sum;
@@ -823,7 +826,8 @@ fn compute(
     }
     // Time on page: the engagement-based method, and the legacy method for data before the cutoff.
     let legacy_mergeable = dims.is_empty() || dims == [Dimension::Page];
-    if wants(Metric::TimeOnPage) && include_new {
+    // … and time on page is not split by a session's entry or exit page either.
+    if wants(Metric::TimeOnPage) && include_new && !by_goal && !session_only_dim {
         let from = if include_legacy { cutoff } else { None };
         for (key, (secs, n)) in p.time_on_page(&dims, &q.filters, from)? {
             upsert(key, &mut |acc| {
