@@ -604,6 +604,11 @@ fn event_metric_with_session_dimension() {
         err(body(json!({"metrics": ["events"], "dimensions": ["visit:exit_page"]}))),
         "Event metric(s) `events` cannot be queried along with session dimension(s) `visit:exit_page`"
     );
+    // `event:page` lets session metrics through, not event metrics next to a session dimension.
+    assert_eq!(
+        err(body(json!({"metrics": ["scroll_depth"], "dimensions": ["event:page", "visit:entry_page"]}))),
+        "Event metric(s) `scroll_depth` cannot be queried along with session dimension(s) `visit:entry_page`"
+    );
 }
 
 #[test]

@@ -108,6 +108,25 @@ fn query_shapes_never_yield_a_server_error() {
             }
         }
     }
+    // Pairs of dimensions, with metrics from both tables.
+    for (i, a) in dims.iter().enumerate() {
+        for b in &dims[i + 1..] {
+            for f in &filters[..2] {
+                for metrics in
+                    [json!(["visitors", "events", "bounce_rate"]), json!(["visitors", "scroll_depth", "time_on_page"])]
+                {
+                    let body = json!({"site_id": domain, "metrics": metrics, "date_range": ["2023-12-01", "2024-01-31"],
+                        "filters": f, "dimensions": [a, b], "include": {"imports": true}});
+                    let (status, b) = s.query(&key, body.clone());
+                    if status >= 500 || (status != 200 && b["error"].as_str().is_none_or(|e| e.is_empty())) {
+                        failures.push(format!("{status} {b} for {body}"));
+                    } else if status == 200 {
+                        answered += 1;
+                    }
+                }
+            }
+        }
+    }
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures[..failures.len().min(40)].join("\n"));
     // Most shapes are valid; the rest are Plausible's validation errors.
     assert!(answered > 2000, "only {answered} shapes answered 200");

@@ -443,10 +443,9 @@ fn validate_no_metrics_dimensions_conflict(metrics: &[Metric], dimensions: &[Dim
     let (event_metrics, session_metrics) = (metrics_of(TableClass::EventOnly), metrics_of(TableClass::SessionOnly));
     let (event_dims, session_dims) = (dims_of(TableClass::EventOnly), dims_of(TableClass::SessionOnly));
 
-    if event_dims == ["event:page"] {
-        return Ok(());
-    }
-    if !session_metrics.is_empty() && !event_dims.is_empty() {
+    // Session metrics may go with `event:page` alone (they are then the entry page's); event metrics never
+    // go with session-only dimensions.
+    if !session_metrics.is_empty() && !event_dims.is_empty() && event_dims != ["event:page"] {
         return Err(err(format!(
             "Session metric(s) {} cannot be queried along with event dimension(s) {}",
             backticked(&session_metrics),
