@@ -50,8 +50,8 @@ fn lines() -> Vec<Value> {
     v
 }
 
-#[test]
-fn query_shapes_never_yield_a_server_error() {
+/// A server with the sweep's data: (its data directory, the server, the site, a stats key).
+fn loaded_server() -> (tempfile::TempDir, Server, String, String) {
     let tmp = tempfile::Builder::new().prefix("tally-sweep").tempdir().unwrap();
     // Thousands of queries: above the default hourly API limit.
     let s = Server::start_in(tmp.path().to_path_buf(), &[("TALLY_HOURLY_API_LIMIT", "1000000")]);
@@ -75,7 +75,12 @@ fn query_shapes_never_yield_a_server_error() {
         ],
     );
     s.flush();
+    (tmp, s, domain, key)
+}
 
+#[test]
+fn query_shapes_never_yield_a_server_error() {
+    let (_tmp, s, domain, key) = loaded_server();
     let mut dims: Vec<String> = EVENT_PROPS.iter().map(|p| format!("event:{p}")).collect();
     dims.extend(VISIT_PROPS.iter().map(|p| format!("visit:{p}")));
     dims.extend(["event:props:author", "time", "time:hour", "time:day", "time:week", "time:month"].map(String::from));
@@ -130,4 +135,65 @@ fn query_shapes_never_yield_a_server_error() {
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures[..failures.len().min(40)].join("\n"));
     // Most shapes are valid; the rest are Plausible's validation errors.
     assert!(answered > 2000, "only {answered} shapes answered 200");
+}
+
+#[test]
+fn v1_shapes_never_yield_a_server_error() {
+    let (_tmp, s, domain, key) = loaded_server();
+    let metrics = [
+        "visitors",
+        "visits",
+        "pageviews",
+        "views_per_visit",
+        "bounce_rate",
+        "visit_duration",
+        "events",
+        "conversion_rate",
+        "time_on_page",
+        "scroll_depth",
+        "percentage",
+        "visitors,pageviews,bounce_rate,visit_duration",
+    ];
+    let filters = ["", "event:page==/blog", "visit:source==Google", "event:goal==Purchase", "event:props:author==a"];
+    let mut properties: Vec<String> =
+        ["event:page", "event:name", "event:goal", "event:props:author", "event:hostname"].map(String::from).to_vec();
+    properties.extend(VISIT_PROPS.iter().map(|p| format!("visit:{p}")));
+    let mut failures: Vec<String> = Vec::new();
+    let mut answered = 0;
+    let mut check = |path: &str, q: &[(&str, &str)]| {
+        let (status, b) = s.get_v1(&key, path, q);
+        if status >= 500 || (status != 200 && b["error"].as_str().is_none_or(|e| e.is_empty())) {
+            failures.push(format!("{status} {b} for {path} {q:?}"));
+        } else if status == 200 {
+            answered += 1;
+        }
+    };
+    for m in metrics {
+        for f in filters {
+            for imported in ["false", "true"] {
+                let base = [
+                    ("site_id", domain.as_str()),
+                    ("period", "custom"),
+                    ("date", "2023-12-01,2024-01-31"),
+                    ("metrics", m),
+                    ("filters", f),
+                    ("with_imported", imported),
+                ];
+                check("/api/v1/stats/aggregate", &base);
+                for interval in ["day", "month"] {
+                    let mut q = base.to_vec();
+                    q.push(("interval", interval));
+                    check("/api/v1/stats/timeseries", &q);
+                }
+                for p in &properties {
+                    let mut q = base.to_vec();
+                    q.push(("property", p.as_str()));
+                    check("/api/v1/stats/breakdown", &q);
+                }
+            }
+        }
+    }
+    check("/api/v1/stats/realtime/visitors", &[("site_id", domain.as_str())]);
+    assert!(answered > 1000, "only {answered} shapes answered 200");
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures[..failures.len().min(40)].join("\n"));
 }
