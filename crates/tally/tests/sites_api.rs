@@ -690,7 +690,21 @@ fn funnel_evaluation() {
     assert_eq!(col("conversion_rate_step"), [json!(0.0), json!(50.0), json!(50.0)]);
     // errors
     let (st, b) = f.s.api("GET", &format!("/api/v1/stats/funnel?site_id={}&funnel_id=999", f.site), Some(&f.key), None);
-    assert_eq!((st, err(&b)), (404, "Funnel could not be found"));
+    assert_eq!((st, err(&b)), (404, "Funnel not found"));
+    let (st, b) = f.s.api("GET", &format!("/api/v1/stats/funnel?site_id={}&funnel_id=x", f.site), Some(&f.key), None);
+    assert_eq!((st, err(&b)), (400, "There was an error with your request"));
+    let filtered = |filters: &str| {
+        let q = format!("{path}&filters={}", common::encode_component(filters));
+        let (st, b) = f.s.api("GET", &q, Some(&f.key), None);
+        (st, b)
+    };
+    let (st, b) = filtered("event:goal==Signup;event:page==/");
+    assert_eq!((st, err(&b)), (400, "We are unable to show funnels when the dashboard is filtered by goals"));
+    let (st, b) = filtered("event:page==/");
+    assert_eq!((st, err(&b)), (400, "We are unable to show funnels when the dashboard is filtered by pages"));
+    // A visit filter narrows the visitors: no one came from this source.
+    let (st, b) = filtered("visit:source==Nowhere");
+    assert_eq!((st, b["all_visitors"].clone(), b["entering_visitors"].clone()), (200, json!(0), json!(0)));
     let (st, b) = f.s.api("GET", &format!("/api/v1/stats/funnel?site_id={}", f.site), Some(&f.key), None);
     assert_eq!((st, err(&b)), (400, "Parameter `funnel_id` is required to evaluate a funnel"));
     let (st, _) = f.s.api("GET", &format!("/api/v1/stats/funnel?funnel_id={}", fun["id"]), Some(&f.key), None);

@@ -416,21 +416,43 @@ fn funnel_stats_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     use tally_query::engine::DuckDb;
     let site_id = req.get("site_id").and_then(Value::as_str).map(str::to_string);
     let (_caller, site) = crate::auth::authorize_stats(state, &req.headers, site_id.as_deref(), false)?;
-    require_feature(state, &site, "funnels", "Funnels")?;
+    // Plausible's dashboard funnel endpoint: its plan message, then the query checks, then the funnel.
+    let team = state.config.team(site.team_id)?;
+    if !team.is_some_and(|t| t.plan.has("funnels")) {
+        return Err(ApiError::payment_required(
+            "Funnels is part of the Plausible Business plan. To get access to this feature, please upgrade your account.",
+        ));
+    }
+    let str_param = |k: &str| req.get(k).and_then(Value::as_str);
+    let unable = |what: &str| {
+        ApiError::bad_request(format!("We are unable to show funnels when the dashboard is filtered by {what}"))
+    };
+    let filters = tally_query::v1::filters::parse_filters_param(str_param("filters").unwrap_or(""));
+    let on = |dim: &str| filters.iter().any(|f| f.get(1).and_then(Value::as_str) == Some(dim));
+    if on("event:goal") {
+        return Err(unable("goals"));
+    }
+    if on("event:page") {
+        return Err(unable("pages"));
+    }
+    if str_param("period") == Some("realtime") {
+        return Err(unable("realtime period"));
+    }
     let funnel_id = expect(&req.params, "funnel_id").ok_or_else(|| missing("funnel_id", "evaluate a funnel"))?;
-    let nf = || ApiError::not_found("Funnel could not be found");
-    let funnel_id: i64 = text(funnel_id).and_then(|s| s.trim().parse().ok()).ok_or_else(nf)?;
+    let funnel_id: i64 = text(funnel_id)
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| ApiError::bad_request("There was an error with your request"))?;
+    let nf = || ApiError::not_found("Funnel not found");
     let funnel = funnels_of(state, site.id)?.into_iter().find(|f| f.id == funnel_id).ok_or_else(nf)?;
 
-    // The period, in the site's timezone (v1 `period` / `date`).
+    // The period, in the site's timezone (v1 `period` / `date`), and the v1 `filters`.
     let ctx = crate::stats::site_context(state, &site)?;
     let today = chrono::Utc::now().with_timezone(&ctx.timezone).date_naive();
-    let str_param = |k: &str| req.get(k).and_then(Value::as_str);
     let period = tally_query::v1::period::parse_period(str_param("period"), str_param("date"), today)
         .map_err(ApiError::bad_request)?;
     let (first, last) = period.dates();
-    let body =
-        json!({"site_id": site.domain, "metrics": ["visitors"], "date_range": [first.to_string(), last.to_string()]});
+    let body = json!({"site_id": site.domain, "metrics": ["visitors"], "date_range": [first.to_string(), last.to_string()],
+        "filters": filters});
     let q = tally_query::parse_query(&body, &ctx, chrono::Utc::now()).map_err(|e| ApiError::bad_request(e.message))?;
     let from = q.date_range.first_utc().max(site.native_stats_start_at);
     let to = q.date_range.last_utc();
@@ -438,7 +460,7 @@ fn funnel_stats_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
         funnel.steps.iter().filter_map(|id| ctx.goals.iter().find(|g| g.id == *id).cloned()).collect();
     let strict = funnel.funnel_type == "strict";
     let runner = crate::stats::StoreRunner(state.events.clone());
-    let found = tally_query::engine::extra::funnel_events(&DuckDb, site.id, (from, to), &steps, strict, &runner)
+    let found = tally_query::engine::extra::funnel_events(&DuckDb, &q, site.id, (from, to), &steps, strict, &runner)
         .map_err(ApiError::internal)?;
     let all_visitors = found.all_visitors;
     // The level each visitor reached, from their step events in time order.

@@ -2,8 +2,9 @@
 //! the events behind a funnel. They are built here, like every other statement: fixed identifiers, bound
 //! values, dialect-specific functions through [`Dialect`].
 
-use super::sql::{goal_condition, Frag, Param};
+use super::sql::{goal_condition, Ctx, Frag, Param, Table};
 use super::{Cell, Dialect, Runner};
+use crate::ast::Query;
 use crate::context::Goal;
 use chrono::NaiveDateTime;
 
@@ -63,16 +64,33 @@ pub struct FunnelEvents {
 /// The events behind a funnel over `[first, last]` (UTC).
 pub fn funnel_events(
     d: &dyn Dialect,
+    q: &Query,
     site_id: i64,
     (first, last): (NaiveDateTime, NaiveDateTime),
     steps: &[Goal],
     strict: bool,
     runner: &dyn Runner,
 ) -> Result<FunnelEvents, String> {
-    let range = || vec![Param::Int(site_id), Param::Timestamp(first), Param::Timestamp(last)];
-    const RANGE: &str = "FROM events WHERE site_id = ? AND timestamp >= ? AND timestamp <= ?";
+    // The query's filters narrow the events (visit filters through the session attributes every event carries).
+    let ctx =
+        Ctx { d, q, site_id, first, last, offsets: Vec::new(), new_time_on_page_from: None, city_aliases: Vec::new() };
+    let filters: Vec<Frag> = q.filters.iter().map(|f| ctx.filter(f, Table::Events)).collect();
+    let range = || {
+        let mut f = Frag::with(
+            "FROM events WHERE site_id = ? AND timestamp >= ? AND timestamp <= ?",
+            vec![Param::Int(site_id), Param::Timestamp(first), Param::Timestamp(last)],
+        );
+        for c in &filters {
+            f.push_str(" AND ");
+            f.push(c.clone());
+        }
+        f
+    };
     // Engagement events do not make a visit.
-    let all = runner.run(&format!("SELECT {} {RANGE} AND name <> 'engagement'", d.uniq("user_id")), &range())?;
+    let mut all_sql = Frag::raw(format!("SELECT {} ", d.uniq("user_id")));
+    all_sql.push(range());
+    all_sql.push_str(" AND name <> 'engagement'");
+    let all = runner.run(&all_sql.sql, &all_sql.params)?;
     let all_visitors = scalar(&all).unwrap_or(0);
     if steps.is_empty() {
         return Ok(FunnelEvents { all_visitors, events: vec![] });
@@ -80,7 +98,9 @@ pub fn funnel_events(
     let conds: Vec<Frag> = steps.iter().map(|g| goal_condition(d, g)).collect();
     let mut sql = Frag::raw("SELECT user_id, epoch_ms(timestamp), ");
     sql.push(Frag::join(conds.clone(), ", "));
-    sql.push(Frag::with(format!(" {RANGE} AND ("), range()));
+    sql.push_str(" ");
+    sql.push(range());
+    sql.push_str(" AND (");
     // A strict funnel needs the visitors' other events too: they interrupt a chain.
     if strict {
         sql.push_str("name <> 'engagement' OR ");
