@@ -14,6 +14,22 @@ pub const MAX_CUSTOM_PROPS_PER_GOAL: usize = 3;
 pub const MAX_PROP_KEY_LENGTH: usize = 300;
 pub const MAX_PROP_VALUE_LENGTH: usize = 2000;
 
+/// One changeset error as Ecto's `inspect` prints it: `{message, options}`, where a length error keeps its
+/// message template and the validation's options.
+fn inspect_error(message: &str) -> String {
+    let count = message
+        .strip_prefix("should be at most ")
+        .and_then(|rest| rest.strip_suffix(" character(s)"))
+        .and_then(|n| n.parse::<u64>().ok());
+    match count {
+        Some(n) => format!(
+            "{{{}, [count: {n}, validation: :length, kind: :max, type: :string]}}",
+            Value::String("should be at most %{count} character(s)".into())
+        ),
+        None => format!("{{{}, []}}", Value::String(message.into())),
+    }
+}
+
 /// Why a goal was not created.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GoalError {
@@ -56,8 +72,7 @@ impl GoalError {
     pub fn inspect(&self) -> String {
         match self {
             GoalError::Changeset(errors) => {
-                let errs: Vec<String> =
-                    errors.iter().map(|(f, m)| format!("{f}: {{{}, []}}", Value::String(m.clone()))).collect();
+                let errs: Vec<String> = errors.iter().map(|(f, m)| format!("{f}: {}", inspect_error(m))).collect();
                 format!(
                     "{{:error, #Ecto.Changeset<action: :insert, changes: %{{}}, errors: [{}], data: #Plausible.Goal<>, valid?: false, ...>}}",
                     errs.join(", ")
@@ -424,6 +439,15 @@ mod tests {
         assert_eq!(g.display_name.as_deref(), Some("Visit /signup"));
         let g = check(json!({"page_path": "/a", "currency": "USD"})).unwrap();
         assert_eq!(g.currency, None);
+    }
+
+    #[test]
+    fn inspected_length_errors_keep_the_template_and_options() {
+        assert_eq!(
+            inspect_error("should be at most 120 character(s)"),
+            r#"{"should be at most %{count} character(s)", [count: 120, validation: :length, kind: :max, type: :string]}"#
+        );
+        assert_eq!(inspect_error("is invalid"), r#"{"is invalid", []}"#);
     }
 
     #[test]
