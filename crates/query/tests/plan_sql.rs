@@ -130,9 +130,11 @@ fn goal_breakdowns_join_the_configured_goals() {
         json!({"site_id": "example.com", "metrics": ["visitors", "conversion_rate"], "date_range": "7d", "dimensions": ["event:goal"]}),
     );
     assert!(sql[0].0.contains("goal_idx"), "{}", sql[0].0);
-    // The conversion-rate denominator: visitors with any event in the range, without the goal restriction.
+    // The conversion-rate denominator: visitors with any event in the range, counted on sessions when every
+    // session runs forward in time (checked first), else on events.
+    assert!(sql.iter().any(|(t, _)| t.contains("timestamp < start")), "the session-order check");
     assert!(
-        sql[1..].iter().any(|(t, _)| t.contains("FROM events") && !t.contains("goal_idx")),
+        sql.iter().any(|(t, _)| t.contains("FROM sessions_all") && !t.contains("timestamp < start")),
         "the conversion-rate denominator"
     );
     assert_eq!(resp["results"], json!([]));

@@ -110,6 +110,16 @@ type Key = Vec<Value>;
 type Group = (Vec<Cell>, Vec<Cell>);
 
 impl<'a> Planner<'a> {
+    /// Whether no session of the site ends before it starts (a bulk import can replay a session's events out
+    /// of time order; live sessions always run forward).
+    fn sessions_run_forward(&self) -> Result<bool, String> {
+        let rows = self.runner.run(
+            "SELECT count(*) FROM sessions_all WHERE site_id = ? AND timestamp < start",
+            &[Param::Int(self.ctx.site_id)],
+        )?;
+        Ok(rows.first().and_then(|r| r.first()).and_then(Cell::f64).unwrap_or(0.0) == 0.0)
+    }
+
     fn run_sql(&self, f: &Frag) -> Result<Vec<Vec<Cell>>, String> {
         tracing::debug!(sql = %f.sql, "query");
         self.runner.run(&f.sql, &f.params)
@@ -968,9 +978,20 @@ fn compute(
         }
     };
     // The totals behind `percentage` and `conversion_rate` count the visitors with an event in the range (as
-    // Plausible's total-visitors subquery, built on the events table).
+    // Plausible's total-visitors subquery, built on the events table). Sessions give the same count, at a
+    // fraction of the rows, when every session read runs forward in time and the range is longer than a
+    // session's 30-minute gap: each such session has an event inside the range.
+    let totals_table = {
+        let wants_totals = wants(Metric::Percentage) || wants(Metric::ConversionRate);
+        let long_range = q.date_range.last_utc() - q.date_range.first_utc() >= chrono::Duration::hours(1);
+        if wants_totals && long_range && p.sessions_run_forward()? {
+            None
+        } else {
+            Some(Table::Events)
+        }
+    };
     let total_visitors = if wants(Metric::Percentage) {
-        p.aggregate(Table::Events, &[], &q.filters, &[Agg::Visitors])?
+        p.aggregate(totals_table.unwrap_or(table_for(&q.filters)), &[], &q.filters, &[Agg::Visitors])?
             .first()
             .and_then(|r| r.1.first())
             .and_then(Cell::f64)
@@ -986,7 +1007,7 @@ fn compute(
         .cloned()
         .collect();
     let cr_total = if wants(Metric::ConversionRate) {
-        p.aggregate(Table::Events, &[], &cr_filters, &[Agg::Visitors])?
+        p.aggregate(totals_table.unwrap_or(table_for(&cr_filters)), &[], &cr_filters, &[Agg::Visitors])?
             .first()
             .and_then(|r| r.1.first())
             .and_then(Cell::f64)
