@@ -532,20 +532,27 @@ fn add(slot: &mut Option<f64>, v: f64) {
 
 impl Acc {
     /// Adds one imported row ([`imports::AGGS`] order).
-    fn add_imported(&mut self, v: &[f64]) {
+    /// Visitors, visits, page views, events, time on page and scroll depth of an imported row
+    /// (`imports::AGGS` order).
+    fn add_imported_events(&mut self, v: &[f64]) {
         add(&mut self.visitors, v[0]);
         add(&mut self.visits, v[1]);
         add(&mut self.pageviews, v[2]);
-        add(&mut self.bounces, v[3]);
-        add(&mut self.bounce_den, v[1]);
-        add(&mut self.duration, v[4]);
-        add(&mut self.sessions, v[1]);
-        add(&mut self.session_pageviews, v[2]);
         add(&mut self.events, v[5]);
         self.top_secs += v[6];
         self.top_n += v[7];
         self.scroll_sum += v[8];
         self.scroll_n += v[9];
+    }
+
+    /// What bounce rate, visit duration and views per visit read from an imported row (its visits are the
+    /// sessions).
+    fn add_imported_sessions(&mut self, v: &[f64]) {
+        add(&mut self.bounces, v[3]);
+        add(&mut self.bounce_den, v[1]);
+        add(&mut self.duration, v[4]);
+        add(&mut self.sessions, v[1]);
+        add(&mut self.session_pageviews, v[2]);
     }
 
     fn set(&mut self, a: Agg, v: Option<f64>) {
@@ -887,10 +894,9 @@ fn compute(
                 let exits = if src.table == "imported_exit_pages" && wants(Metric::ExitRate) { v[1] } else { 0.0 };
                 let pages_only = sessions_by_entry_page && src.table == "imported_pages";
                 upsert(key, &mut |acc| {
-                    let session_part = (acc.bounces, acc.bounce_den, acc.duration, acc.sessions, acc.session_pageviews);
-                    acc.add_imported(&v);
-                    if pages_only {
-                        (acc.bounces, acc.bounce_den, acc.duration, acc.sessions, acc.session_pageviews) = session_part;
+                    acc.add_imported_events(&v);
+                    if !pages_only {
+                        acc.add_imported_sessions(&v);
                     }
                     acc.exits += exits;
                 });
@@ -923,12 +929,7 @@ fn compute(
     // Imported entry-page sessions join the pages the query found; they add no rows.
     for (key, v) in imported_entries {
         if let Some(i) = index.get(&key) {
-            let acc = &mut rows[*i].1;
-            add(&mut acc.bounces, v[3]);
-            add(&mut acc.bounce_den, v[1]);
-            add(&mut acc.duration, v[4]);
-            add(&mut acc.sessions, v[1]);
-            add(&mut acc.session_pageviews, v[2]);
+            rows[*i].1.add_imported_sessions(&v);
         }
     }
     if include_legacy && legacy_mergeable {
