@@ -982,10 +982,17 @@ fn compute(
     // Plausible's total-visitors subquery, built on the events table). Sessions give the same count, at a
     // fraction of the rows, when every session read runs forward in time and the range is longer than a
     // session's 30-minute gap: each such session has an event inside the range.
+    let cr_filters: Vec<Filter> = q
+        .filters
+        .iter()
+        .filter(|f| !is_goal_filter(f) && !matches!(f, Filter::Simple { dim: Dimension::Prop(_), .. }))
+        .cloned()
+        .collect();
     let totals_table = {
-        let wants_totals = wants(Metric::Percentage) || wants(Metric::ConversionRate);
+        let from_sessions = (wants(Metric::Percentage) && table_for(&q.filters) == Table::Sessions)
+            || (wants(Metric::ConversionRate) && table_for(&cr_filters) == Table::Sessions);
         let long_range = q.date_range.last_utc() - q.date_range.first_utc() >= chrono::Duration::hours(1);
-        if wants_totals && long_range && p.sessions_run_forward()? {
+        if from_sessions && long_range && p.sessions_run_forward()? {
             None
         } else {
             Some(Table::Events)
@@ -1001,12 +1008,6 @@ fn compute(
     } else {
         0.0
     };
-    let cr_filters: Vec<Filter> = q
-        .filters
-        .iter()
-        .filter(|f| !is_goal_filter(f) && !matches!(f, Filter::Simple { dim: Dimension::Prop(_), .. }))
-        .cloned()
-        .collect();
     let cr_total = if wants(Metric::ConversionRate) {
         p.aggregate(totals_table.unwrap_or(table_for(&cr_filters)), &[], &cr_filters, &[Agg::Visitors])?
             .first()
@@ -1411,19 +1412,33 @@ fn imported_scroll_depth_exists(
     Ok(rows.first().and_then(|r| r.first()).and_then(Cell::f64).unwrap_or(0.0) > 0.0)
 }
 
-/// The city ids present in a site's data (native and imported).
-fn present_city_ids(site_id: i64, runner: &dyn Runner) -> Result<Vec<i64>, String> {
-    let sql = "SELECT DISTINCT city_geoname_id FROM sessions_all WHERE site_id = ? \
-               UNION SELECT DISTINCT city FROM imported_locations WHERE site_id = ?";
-    let rows = runner.run(sql, &[Param::Int(site_id), Param::Int(site_id)])?;
-    Ok(rows.into_iter().filter_map(|r| r.into_iter().next()).map(|c| c.f64().unwrap_or(0.0) as i64).collect())
+/// The values of a place-code dimension (country, region or city) present in a site's data, native and
+/// imported; city ids as integers.
+fn present_codes(dim: &Dimension, site_id: i64, runner: &dyn Runner) -> Result<Vec<Value>, String> {
+    let (col, imported) = match dim {
+        Dimension::Country => ("country_code", "country"),
+        Dimension::Region => ("subdivision1_code", "region"),
+        _ => ("city_geoname_id", "city"),
+    };
+    let sql = format!(
+        "SELECT DISTINCT {col} FROM sessions_all WHERE site_id = ? UNION SELECT DISTINCT {imported} FROM imported_locations WHERE site_id = ?"
+    );
+    let rows = runner.run(&sql, &[Param::Int(site_id), Param::Int(site_id)])?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| r.into_iter().next())
+        .map(|c| match (dim, c) {
+            (Dimension::City, c) => json!(c.f64().unwrap_or(0.0) as i64),
+            (_, c) => c.json(),
+        })
+        .collect())
 }
 
 /// For `visit:city_name`: present city ids whose name another present id shares, each with the smallest
 /// id of that name (see `Ctx::city_aliases`).
 fn city_aliases(site_id: i64, runner: &dyn Runner) -> Result<Vec<(i64, i64)>, String> {
     let mut by_name: HashMap<String, Vec<i64>> = HashMap::new();
-    for id in present_city_ids(site_id, runner)? {
+    for id in present_codes(&Dimension::City, site_id, runner)?.iter().filter_map(Value::as_i64) {
         if let Some(name) = names::name_of(&Dimension::CityName, &json!(id)).as_str().filter(|n| !n.is_empty()) {
             by_name.entry(name.to_string()).or_default().push(id);
         }
@@ -1441,28 +1456,10 @@ fn city_aliases(site_id: i64, runner: &dyn Runner) -> Result<Vec<(i64, i64)>, St
 fn resolve_names(q: &Query, site_id: i64, runner: &dyn Runner) -> Result<Query, String> {
     let mut err = None;
     let mut codes = |dim: &Dimension| -> Vec<Value> {
-        let (col, imported) = match dim {
-            Dimension::Country => ("country_code", "country"),
-            Dimension::Region => ("subdivision1_code", "region"),
-            _ => ("city_geoname_id", "city"),
-        };
-        let sql = format!(
-            "SELECT DISTINCT {col} FROM sessions_all WHERE site_id = ? UNION SELECT DISTINCT {imported} FROM imported_locations WHERE site_id = ?"
-        );
-        match runner.run(&sql, &[Param::Int(site_id), Param::Int(site_id)]) {
-            Ok(rows) => rows
-                .into_iter()
-                .filter_map(|r| r.into_iter().next())
-                .map(|c| match (dim, c) {
-                    (Dimension::City, c) => json!(c.f64().unwrap_or(0.0) as i64),
-                    (_, c) => c.json(),
-                })
-                .collect(),
-            Err(e) => {
-                err = Some(e);
-                vec![]
-            }
-        }
+        present_codes(dim, site_id, runner).unwrap_or_else(|e| {
+            err = Some(e);
+            vec![]
+        })
     };
     let mut q2 = q.clone();
     q2.filters = q.filters.iter().map(|f| names::rewrite(f, &mut codes)).collect();
