@@ -2,7 +2,7 @@
 //! visitors, sessionized exactly like live events, and imported-data rows.
 
 use crate::session::{self, Kind};
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Timelike};
 use rand::Rng;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
@@ -311,6 +311,9 @@ fn parse_event(o: &mut impl Fields, site_id: u64) -> Result<Line, String> {
         Some(Value::String(s)) => parse_timestamp(s).ok_or_else(|| format!("invalid timestamp {s:?}"))?,
         _ => return Err("timestamp is required".into()),
     };
+    // Whole seconds, as the Events API stores them (and Plausible's `DateTime` columns): a day's last
+    // second then ends every range that ends with that day.
+    let ts = ts.with_nanosecond(0).unwrap_or(ts);
     let mut e = EventRow::new(ts);
     e.site_id = site_id;
     e.name = match str_field(o, "name")? {

@@ -308,6 +308,7 @@ pub struct DuckEventStore {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    versions: crate::versions::DataVersions,
     /// Declared last: dropped (closed) after every connection above.
     _db: RawDatabase,
 }
@@ -433,7 +434,13 @@ impl DuckEventStore {
             prepare_connection(&r).map_err(err)?;
             rs.push(Mutex::new(r));
         }
-        Ok(DuckEventStore { writer: Mutex::new(conn), readers: rs, next_reader: AtomicUsize::new(0), _db: db })
+        Ok(DuckEventStore {
+            writer: Mutex::new(conn),
+            readers: rs,
+            next_reader: AtomicUsize::new(0),
+            versions: Default::default(),
+            _db: db,
+        })
     }
 
     fn reader(&self) -> parking_lot::MutexGuard<'_, Connection> {
@@ -559,7 +566,9 @@ impl EventStore for DuckEventStore {
             )
             .map_err(err)?;
         }
-        tx.commit().map_err(err)
+        tx.commit().map_err(err)?;
+        self.versions.touch_batch(batch);
+        Ok(())
     }
 
     fn live_sessions(&self) -> StoreResult<Vec<SessionRow>> {
@@ -610,6 +619,7 @@ impl EventStore for DuckEventStore {
             tx.execute(&format!("DELETE FROM {t} WHERE site_id = ?"), [Value::UBigInt(site_id)]).map_err(err)?;
         }
         tx.commit().map_err(err)?;
+        self.versions.touch_site(site_id);
         // Reclaim the deleted rows now: row groups shared with other sites are only compacted by a
         // vacuuming checkpoint. The rows are already gone for queries, so a failure here only leaves their
         // space in the file until the next deletion.
@@ -640,5 +650,9 @@ impl EventStore for DuckEventStore {
 
     fn checkpoint(&self) -> StoreResult<()> {
         self.writer.lock().execute_batch("CHECKPOINT").map_err(err)
+    }
+
+    fn data_version(&self, site_id: u64, from: NaiveDateTime, to: NaiveDateTime) -> u64 {
+        self.versions.version(site_id, from, to)
     }
 }

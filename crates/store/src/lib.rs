@@ -5,6 +5,7 @@
 pub mod config;
 pub mod imported;
 pub mod model;
+pub mod versions;
 
 #[cfg(feature = "embedded")]
 pub mod duck;
@@ -42,4 +43,7 @@ pub trait EventStore: Send + Sync {
     fn query(&self, sql: &str, params: &[SqlValue]) -> StoreResult<Vec<Row>>;
     /// Flushes storage to disk (checkpoint).
     fn checkpoint(&self) -> StoreResult<()>;
+    /// The version of a site's events and sessions with timestamps in `[from, to)` (UTC): it changes
+    /// whenever a write touches them (see [`versions`]).
+    fn data_version(&self, site_id: u64, from: chrono::NaiveDateTime, to: chrono::NaiveDateTime) -> u64;
 }
