@@ -26,6 +26,8 @@ pub struct AppState {
     /// First native event date per site (the expensive part of `date_range: "all"`), briefly cached.
     pub native_start:
         parking_lot::Mutex<std::collections::HashMap<i64, (Option<chrono::NaiveDateTime>, std::time::Instant)>>,
+    /// Rows of day series for days that are over, reused while their data is unchanged.
+    pub day_rollups: Arc<tally_query::engine::run::rollup::DayRollups>,
 }
 
 pub type SharedState = Arc<AppState>;

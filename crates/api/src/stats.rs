@@ -10,13 +10,31 @@ use axum::Json;
 use serde_json::Value;
 use std::sync::Arc;
 use tally_query::context::{Goal, ImportInfo, Segment, SiteContext};
+use tally_query::engine::run::rollup::DayRollups;
 use tally_query::engine::{Cell, DuckDb, Param, Runner};
 use tally_store::{EventStore, Site, SqlValue};
 
-/// Runs planner SQL on the event store.
-pub struct StoreRunner(pub Arc<dyn EventStore>);
+/// Runs planner SQL on the event store, with the store's day rollups.
+pub struct StoreRunner {
+    pub events: Arc<dyn EventStore>,
+    pub rollups: Option<Arc<DayRollups>>,
+}
+
+impl StoreRunner {
+    pub fn new(state: &crate::state::AppState) -> Self {
+        StoreRunner { events: state.events.clone(), rollups: Some(state.day_rollups.clone()) }
+    }
+}
 
 impl Runner for StoreRunner {
+    fn day_rollups(&self) -> Option<&DayRollups> {
+        self.rollups.as_deref()
+    }
+
+    fn data_version(&self, site_id: i64, from: chrono::NaiveDateTime, to: chrono::NaiveDateTime) -> u64 {
+        self.events.data_version(site_id as u64, from, to)
+    }
+
     fn run(&self, sql: &str, params: &[Param]) -> Result<Vec<Vec<Cell>>, String> {
         let params: Vec<SqlValue> = params
             .iter()
@@ -28,7 +46,7 @@ impl Runner for StoreRunner {
                 Param::Date(d) => SqlValue::Date(*d),
             })
             .collect();
-        let rows = self.0.query(sql, &params).map_err(|e| e.to_string())?;
+        let rows = self.events.query(sql, &params).map_err(|e| e.to_string())?;
         Ok(rows
             .into_iter()
             .map(|r| {
@@ -60,12 +78,8 @@ fn first_native_event(state: &SharedState, site: &Site) -> ApiResult<Option<chro
             return Ok(Some(*t));
         }
     }
-    let first = tally_query::engine::extra::first_event(
-        site.id,
-        site.native_stats_start_at,
-        &StoreRunner(state.events.clone()),
-    )
-    .map_err(ApiError::internal)?;
+    let first = tally_query::engine::extra::first_event(site.id, site.native_stats_start_at, &StoreRunner::new(state))
+        .map_err(ApiError::internal)?;
     state.native_start.lock().insert(site.id, (first, std::time::Instant::now()));
     Ok(first)
 }
@@ -129,7 +143,7 @@ pub fn run_v2(state: &SharedState, site: &Site, body: &Value) -> ApiResult<Value
     let ctx = site_context(state, site)?;
     let query =
         tally_query::parse_query(body, &ctx, chrono::Utc::now()).map_err(|e| ApiError::bad_request(e.message))?;
-    let runner = StoreRunner(state.events.clone());
+    let runner = StoreRunner::new(state);
     tally_query::engine::execute(&query, site.id, &DuckDb, &runner).map_err(ApiError::internal)
 }
 

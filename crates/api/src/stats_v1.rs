@@ -27,7 +27,7 @@ fn v1_error(e: v1::V1Error) -> ApiError {
 pub fn run_v1(state: &SharedState, site: &Site, endpoint: Endpoint, params: &Params) -> ApiResult<Value> {
     let ctx = site_context(state, site)?;
     let plan = v1::plan(endpoint, params, &ctx, chrono::Utc::now()).map_err(v1_error)?;
-    let runner = StoreRunner(state.events.clone());
+    let runner = StoreRunner::new(state);
     let main = tally_query::engine::execute(&plan.query, site.id, &DuckDb, &runner).map_err(ApiError::internal)?;
     let comparison = match &plan.comparison {
         Some(q) => Some(tally_query::engine::execute(q, site.id, &DuckDb, &runner).map_err(ApiError::internal)?),
@@ -41,7 +41,7 @@ pub fn current_visitors(state: &SharedState, site: &Site) -> ApiResult<Value> {
     use chrono::Timelike;
     let since = (chrono::Utc::now() - chrono::Duration::minutes(5)).naive_utc();
     let since = since.with_nanosecond(0).unwrap_or(since);
-    let runner = crate::stats::StoreRunner(state.events.clone());
+    let runner = crate::stats::StoreRunner::new(state);
     let n =
         tally_query::engine::extra::current_visitors(&DuckDb, site.id, since, &runner).map_err(ApiError::internal)?;
     Ok(json!(n))

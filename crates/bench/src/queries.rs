@@ -193,6 +193,12 @@ struct TimedRunner {
 }
 
 impl Runner for TimedRunner {
+    fn day_rollups(&self) -> Option<&tally_query::engine::run::rollup::DayRollups> {
+        self.inner.day_rollups()
+    }
+    fn data_version(&self, site_id: i64, from: chrono::NaiveDateTime, to: chrono::NaiveDateTime) -> u64 {
+        self.inner.data_version(site_id, from, to)
+    }
     fn run(&self, sql: &str, params: &[Param]) -> Result<Vec<Vec<Cell>>, String> {
         // `TALLY_BENCH_PRINT_SQL=1 tally-query-bench --engine-only …` prints what the planner emits.
         if std::env::var_os("TALLY_BENCH_PRINT_SQL").is_some() {
@@ -210,14 +216,19 @@ fn median_p95(mut v: Vec<f64>) -> (f64, f64) {
     (v[v.len() / 2], v[((v.len() as f64 * 0.95) as usize).min(v.len() - 1)])
 }
 
+/// One query's times: the first run (nothing kept yet from earlier runs: no day rollups), then the median
+/// and 95th percentile of all runs; in-process, `raw` is the median time of the SQL alone.
+pub struct Timing {
+    pub name: String,
+    pub range: String,
+    pub first: f64,
+    pub median: f64,
+    pub p95: f64,
+    pub raw: f64,
+}
+
 /// Times the mix through HTTP against a running server.
-pub fn time_http(
-    agent: &ureq::Agent,
-    base: &str,
-    key: &str,
-    site: &str,
-    reps: usize,
-) -> anyhow::Result<Vec<(String, String, f64, f64)>> {
+pub fn time_http(agent: &ureq::Agent, base: &str, key: &str, site: &str, reps: usize) -> anyhow::Result<Vec<Timing>> {
     let mut out = Vec::new();
     for range in ["30d", "all"] {
         for (name, body) in mix(site, range) {
@@ -232,20 +243,17 @@ pub fn time_http(
                 anyhow::ensure!(r.status() == 200, "{name}: {text}");
                 times.push(t.elapsed().as_secs_f64() * 1000.0);
             }
-            let (m, p) = median_p95(times);
-            out.push((name, range.to_string(), m, p));
+            let first = times[0];
+            let (median, p95) = median_p95(times);
+            out.push(Timing { name, range: range.to_string(), first, median, p95, raw: f64::NAN });
         }
     }
     Ok(out)
 }
 
 /// Times the mix in-process on the (stopped server's) DuckDB file: engine total vs the SQL alone.
-pub fn time_in_process(
-    db: &std::path::Path,
-    site_id: i64,
-    site: &str,
-    reps: usize,
-) -> anyhow::Result<Vec<(String, String, f64, f64)>> {
+pub fn time_in_process(db: &std::path::Path, site_id: i64, site: &str, reps: usize) -> anyhow::Result<Vec<Timing>> {
+    let rollups = std::sync::Arc::new(tally_query::engine::run::rollup::DayRollups::default());
     let store: std::sync::Arc<dyn tally_store::EventStore> =
         std::sync::Arc::new(DuckEventStore::open(db, 1).context("opening the event store")?);
     let ctx = SiteContext {
@@ -279,7 +287,7 @@ pub fn time_in_process(
             let mut raw = Vec::new();
             for _ in 0..reps {
                 let runner = TimedRunner {
-                    inner: tally_api::stats::StoreRunner(store.clone()),
+                    inner: tally_api::stats::StoreRunner { events: store.clone(), rollups: Some(rollups.clone()) },
                     sql_time: RefCell::new(Duration::ZERO),
                 };
                 let t = Instant::now();
@@ -289,7 +297,9 @@ pub fn time_in_process(
                 engine.push(t.elapsed().as_secs_f64() * 1000.0);
                 raw.push(runner.sql_time.borrow().as_secs_f64() * 1000.0);
             }
-            out.push((name, range.to_string(), median_p95(engine).0, median_p95(raw).0));
+            let first = engine[0];
+            let (median, p95) = median_p95(engine);
+            out.push(Timing { name, range: range.to_string(), first, median, p95, raw: median_p95(raw).0 });
         }
     }
     Ok(out)

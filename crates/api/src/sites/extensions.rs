@@ -459,7 +459,7 @@ fn funnel_stats_impl(state: &SharedState, req: &Req) -> ApiResult<Value> {
     let steps: Vec<tally_query::Goal> =
         funnel.steps.iter().filter_map(|id| ctx.goals.iter().find(|g| g.id == *id).cloned()).collect();
     let strict = funnel.funnel_type == "strict";
-    let runner = crate::stats::StoreRunner(state.events.clone());
+    let runner = crate::stats::StoreRunner::new(state);
     let found = tally_query::engine::extra::funnel_events(&DuckDb, &q, site.id, (from, to), &steps, strict, &runner)
         .map_err(ApiError::internal)?;
     let all_visitors = found.all_visitors;

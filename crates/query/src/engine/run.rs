@@ -41,9 +41,20 @@ impl Cell {
     }
 }
 
+pub mod rollup;
+
 /// Executes SQL against the event store.
 pub trait Runner {
     fn run(&self, sql: &str, params: &[Param]) -> Result<Vec<Vec<Cell>>, String>;
+    /// The day rollups kept for this runner's store (`None`: every query reads the store).
+    fn day_rollups(&self) -> Option<&rollup::DayRollups> {
+        None
+    }
+    /// The store's data version of a site's rows in `[from, to)` (UTC): changes whenever a write touches
+    /// them. Only read when `day_rollups` gives rollups.
+    fn data_version(&self, _site_id: i64, _from: NaiveDateTime, _to: NaiveDateTime) -> u64 {
+        0
+    }
 }
 
 /// UTC instants at which the timezone's offset changes within [first, last], with the offsets.
@@ -72,7 +83,7 @@ fn offsets(tz: chrono_tz::Tz, first: NaiveDateTime, last: NaiveDateTime) -> Vec<
     out
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Agg {
     Visitors,
     Visits,
@@ -776,6 +787,8 @@ fn compute(
             top = Some((table, groups));
         }
     }
+    // Unfiltered day series keep the rows of days that are over (see `rollup`).
+    let by_day_unfiltered = dims == [Dimension::TimeDay] && q.filters.is_empty();
     let (top_events, top_sessions) = match top {
         Some((Table::Events, groups)) => (Some(groups), None),
         Some((Table::Sessions, groups)) => (None, Some(groups)),
@@ -784,6 +797,7 @@ fn compute(
     if !ev_aggs.is_empty() {
         let groups = match top_events {
             Some(groups) => groups,
+            None if by_day_unfiltered => p.aggregate_days(Table::Events, &ev_aggs)?,
             None => p.aggregate(Table::Events, &dims, &q.filters, &ev_aggs)?,
         };
         for (d, a) in groups {
@@ -820,6 +834,7 @@ fn compute(
     if !se_aggs.is_empty() {
         let groups = match top_sessions {
             Some(groups) => groups,
+            None if by_day_unfiltered => p.aggregate_days(Table::Sessions, &se_aggs)?,
             None => p.aggregate(Table::Sessions, &dims, &q.filters, &se_aggs)?,
         };
         for (d, a) in groups {
