@@ -98,9 +98,11 @@ impl Planner<'_> {
         // Versions first, then rows (a rollup is never older than the version it is kept under).
         let mut kept: Vec<(&Day, Option<Group>)> = Vec::new();
         let mut missing: Vec<(&Day, u64)> = Vec::new();
+        let mut probe = key(head.date);
         for d in &days {
             let version = runner.data_version(site_id, d.start, d.end);
-            match rollups.get(&key(d.date), version) {
+            probe.date = d.date;
+            match rollups.get(&probe, version) {
                 Some(group) => kept.push((d, group)),
                 None => missing.push((d, version)),
             }
