@@ -52,15 +52,6 @@ impl DayRollups {
         }
         days.insert(key, (version, group));
     }
-
-    /// Number of rollups kept (for tests).
-    pub fn len(&self) -> usize {
-        self.days.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// A whole site-local day inside the range that is over: its date and UTC instants `[start, end)`.
