@@ -27,7 +27,7 @@ pub struct AppState {
     pub native_start:
         parking_lot::Mutex<std::collections::HashMap<i64, (Option<chrono::NaiveDateTime>, std::time::Instant)>>,
     /// Rows of day series for days that are over, reused while their data is unchanged.
-    pub day_rollups: Arc<tally_query::engine::run::rollup::DayRollups>,
+    pub period_rollups: Arc<tally_query::engine::run::rollup::PeriodRollups>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -10,24 +10,24 @@ use axum::Json;
 use serde_json::Value;
 use std::sync::Arc;
 use tally_query::context::{Goal, ImportInfo, Segment, SiteContext};
-use tally_query::engine::run::rollup::DayRollups;
+use tally_query::engine::run::rollup::PeriodRollups;
 use tally_query::engine::{Cell, DuckDb, Param, Runner};
 use tally_store::{EventStore, Site, SqlValue};
 
 /// Runs planner SQL on the event store, with the store's day rollups.
 pub struct StoreRunner {
     pub events: Arc<dyn EventStore>,
-    pub rollups: Option<Arc<DayRollups>>,
+    pub rollups: Option<Arc<PeriodRollups>>,
 }
 
 impl StoreRunner {
     pub fn new(state: &crate::state::AppState) -> Self {
-        StoreRunner { events: state.events.clone(), rollups: Some(state.day_rollups.clone()) }
+        StoreRunner { events: state.events.clone(), rollups: Some(state.period_rollups.clone()) }
     }
 }
 
 impl Runner for StoreRunner {
-    fn day_rollups(&self) -> Option<&DayRollups> {
+    fn period_rollups(&self) -> Option<&PeriodRollups> {
         self.rollups.as_deref()
     }
 

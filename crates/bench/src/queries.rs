@@ -193,8 +193,8 @@ struct TimedRunner {
 }
 
 impl Runner for TimedRunner {
-    fn day_rollups(&self) -> Option<&tally_query::engine::run::rollup::DayRollups> {
-        self.inner.day_rollups()
+    fn period_rollups(&self) -> Option<&tally_query::engine::run::rollup::PeriodRollups> {
+        self.inner.period_rollups()
     }
     fn data_version(&self, site_id: i64, from: chrono::NaiveDateTime, to: chrono::NaiveDateTime) -> u64 {
         self.inner.data_version(site_id, from, to)
@@ -253,7 +253,7 @@ pub fn time_http(agent: &ureq::Agent, base: &str, key: &str, site: &str, reps: u
 
 /// Times the mix in-process on the (stopped server's) DuckDB file: engine total vs the SQL alone.
 pub fn time_in_process(db: &std::path::Path, site_id: i64, site: &str, reps: usize) -> anyhow::Result<Vec<Timing>> {
-    let rollups = std::sync::Arc::new(tally_query::engine::run::rollup::DayRollups::default());
+    let rollups = std::sync::Arc::new(tally_query::engine::run::rollup::PeriodRollups::default());
     let store: std::sync::Arc<dyn tally_store::EventStore> =
         std::sync::Arc::new(DuckEventStore::open(db, 1).context("opening the event store")?);
     let ctx = SiteContext {

@@ -127,7 +127,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         rate: Default::default(),
         native_start: Default::default(),
-        day_rollups: Default::default(),
+        period_rollups: Default::default(),
     });
 
     // Background writer: flush on a timer or when the buffer fills; housekeeping every 30 s.

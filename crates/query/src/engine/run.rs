@@ -47,11 +47,11 @@ pub mod rollup;
 pub trait Runner {
     fn run(&self, sql: &str, params: &[Param]) -> Result<Vec<Vec<Cell>>, String>;
     /// The day rollups kept for this runner's store (`None`: every query reads the store).
-    fn day_rollups(&self) -> Option<&rollup::DayRollups> {
+    fn period_rollups(&self) -> Option<&rollup::PeriodRollups> {
         None
     }
     /// The store's data version of a site's rows in `[from, to)` (UTC): changes whenever a write touches
-    /// them. Only read when `day_rollups` gives rollups.
+    /// them. Only read when `period_rollups` gives rollups.
     fn data_version(&self, _site_id: i64, _from: NaiveDateTime, _to: NaiveDateTime) -> u64 {
         0
     }
@@ -787,18 +787,21 @@ fn compute(
             top = Some((table, groups));
         }
     }
-    // Unfiltered day series keep the rows of days that are over (see `rollup`).
-    let by_day_unfiltered = dims == [Dimension::TimeDay] && q.filters.is_empty();
+    // Unfiltered day, week and month series keep the rows of buckets that are over (see `rollup`).
+    let period_unfiltered = match dims.as_slice() {
+        [d @ (Dimension::TimeDay | Dimension::TimeWeek | Dimension::TimeMonth)] if q.filters.is_empty() => Some(d),
+        _ => None,
+    };
     let (top_events, top_sessions) = match top {
         Some((Table::Events, groups)) => (Some(groups), None),
         Some((Table::Sessions, groups)) => (None, Some(groups)),
         None => (None, None),
     };
     if !ev_aggs.is_empty() {
-        let groups = match top_events {
-            Some(groups) => groups,
-            None if by_day_unfiltered => p.aggregate_days(Table::Events, &ev_aggs)?,
-            None => p.aggregate(Table::Events, &dims, &q.filters, &ev_aggs)?,
+        let groups = match (top_events, period_unfiltered) {
+            (Some(groups), _) => groups,
+            (None, Some(period)) => p.aggregate_periods(period, Table::Events, &ev_aggs)?,
+            (None, None) => p.aggregate(Table::Events, &dims, &q.filters, &ev_aggs)?,
         };
         for (d, a) in groups {
             let key = p.key(&dims, &d);
@@ -832,10 +835,10 @@ fn compute(
         }
     }
     if !se_aggs.is_empty() {
-        let groups = match top_sessions {
-            Some(groups) => groups,
-            None if by_day_unfiltered => p.aggregate_days(Table::Sessions, &se_aggs)?,
-            None => p.aggregate(Table::Sessions, &dims, &q.filters, &se_aggs)?,
+        let groups = match (top_sessions, period_unfiltered) {
+            (Some(groups), _) => groups,
+            (None, Some(period)) => p.aggregate_periods(period, Table::Sessions, &se_aggs)?,
+            (None, None) => p.aggregate(Table::Sessions, &dims, &q.filters, &se_aggs)?,
         };
         for (d, a) in groups {
             let key = p.key(&dims, &d);

@@ -1,6 +1,6 @@
-//! Day rollups (the rows of unfiltered day series, kept for days that are over): through the real server,
-//! a day series asked again, and asked after writes to some of its days, equals the same series computed
-//! without rollups (a filter that keeps every row sends a query past them).
+//! Period rollups (the rows of unfiltered day, week and month series, kept for buckets that are over): through
+//! the real server, a series asked again, and asked after writes to some of its buckets, equals the same
+//! series computed without rollups (a filter that keeps every row sends a query past them).
 
 mod common;
 use common::Server;
@@ -27,7 +27,7 @@ fn event() -> impl Strategy<Value = Value> {
 }
 
 #[test]
-fn day_series_equal_the_series_without_rollups_after_every_write() {
+fn period_series_equal_the_series_without_rollups_after_every_write() {
     let s = Server::start();
     let mut runner = TestRunner::new(ProptestConfig { cases: 6, failure_persistence: None, ..Default::default() });
     let batches = (prop::collection::vec(event(), 1..80), prop::collection::vec(event(), 1..30), 0..TIMEZONES.len());
@@ -39,13 +39,16 @@ fn day_series_equal_the_series_without_rollups_after_every_write() {
                     json!(["visitors", "pageviews", "events", "visits"]),
                     json!(["visitors", "visits", "bounce_rate", "visit_duration"]),
                 ] {
-                    for range in [
-                        json!(["2024-03-01", "2024-03-20"]),
-                        json!(["2024-03-03", "2024-03-09"]),
-                        json!(["2024-03-02T13:30:00+00:00", "2024-03-12T20:00:00+00:00"]),
+                    for (range, dim) in [
+                        (json!(["2024-03-01", "2024-03-20"]), "time:day"),
+                        (json!(["2024-03-03", "2024-03-09"]), "time:day"),
+                        (json!(["2024-03-02T13:30:00+00:00", "2024-03-12T20:00:00+00:00"]), "time:day"),
+                        (json!(["2024-02-28", "2024-03-20"]), "time:week"),
+                        (json!(["2024-03-06T13:30:00+00:00", "2024-03-21T20:00:00+00:00"]), "time:week"),
+                        (json!(["2024-02-10", "2024-04-30"]), "time:month"),
                     ] {
                         let body = json!({
-                            "site_id": domain, "metrics": metrics, "date_range": range, "dimensions": ["time:day"]
+                            "site_id": domain, "metrics": metrics, "date_range": range, "dimensions": [dim]
                         });
                         let first = s.results(&key, body.clone());
                         let again = s.results(&key, body.clone());
