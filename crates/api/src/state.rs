@@ -26,8 +26,9 @@ pub struct AppState {
     /// First native event date per site (the expensive part of `date_range: "all"`), briefly cached.
     pub native_start:
         parking_lot::Mutex<std::collections::HashMap<i64, (Option<chrono::NaiveDateTime>, std::time::Instant)>>,
-    /// Rows of day series for days that are over, reused while their data is unchanged.
-    pub period_rollups: Arc<tally_query::engine::run::rollup::PeriodRollups>,
+    /// Rows of day, week and month series for buckets that are over, reused while their data is unchanged
+    /// (`None`: nothing is kept).
+    pub period_rollups: Option<Arc<tally_query::engine::run::rollup::PeriodRollups>>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -22,7 +22,7 @@ pub struct StoreRunner {
 
 impl StoreRunner {
     pub fn new(state: &crate::state::AppState) -> Self {
-        StoreRunner { events: state.events.clone(), rollups: Some(state.period_rollups.clone()) }
+        StoreRunner { events: state.events.clone(), rollups: state.period_rollups.clone() }
     }
 }
 

@@ -253,7 +253,7 @@ pub fn time_http(agent: &ureq::Agent, base: &str, key: &str, site: &str, reps: u
 
 /// Times the mix in-process on the (stopped server's) DuckDB file: engine total vs the SQL alone.
 pub fn time_in_process(db: &std::path::Path, site_id: i64, site: &str, reps: usize) -> anyhow::Result<Vec<Timing>> {
-    let rollups = std::sync::Arc::new(tally_query::engine::run::rollup::PeriodRollups::default());
+    let rollups = std::sync::Arc::new(tally_query::engine::run::rollup::PeriodRollups::new(200_000));
     let store: std::sync::Arc<dyn tally_store::EventStore> =
         std::sync::Arc::new(DuckEventStore::open(db, 1).context("opening the event store")?);
     let ctx = SiteContext {

@@ -59,6 +59,9 @@ struct ServeArgs {
     /// `512MB`); beyond it data is re-read from the OS page cache or spilled to the data directory.
     #[arg(long, env = "TALLY_DUCKDB_MEMORY", default_value = "512MB")]
     duckdb_memory: String,
+    /// Rows of day, week and month series kept for buckets that are over (0: none are kept).
+    #[arg(long, env = "TALLY_ROLLUP_ROWS", default_value_t = 200_000)]
+    rollup_rows: usize,
     /// Default hourly Stats/Sites API request limit per team (and per legacy key user).
     #[arg(long, env = "TALLY_HOURLY_API_LIMIT", default_value_t = 600)]
     hourly_api_limit: i64,
@@ -127,7 +130,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         rate: Default::default(),
         native_start: Default::default(),
-        period_rollups: Default::default(),
+        period_rollups: (args.rollup_rows > 0)
+            .then(|| Arc::new(tally_query::engine::run::rollup::PeriodRollups::new(args.rollup_rows))),
     });
 
     // Background writer: flush on a timer or when the buffer fills; housekeeping every 30 s.

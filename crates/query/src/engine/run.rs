@@ -787,9 +787,9 @@ fn compute(
             top = Some((table, groups));
         }
     }
-    // Unfiltered day, week and month series keep the rows of buckets that are over (see `rollup`).
-    let period_unfiltered = match dims.as_slice() {
-        [d @ (Dimension::TimeDay | Dimension::TimeWeek | Dimension::TimeMonth)] if q.filters.is_empty() => Some(d),
+    // Day, week and month series keep the rows of buckets that are over (see `rollup`).
+    let period = match dims.as_slice() {
+        [d @ (Dimension::TimeDay | Dimension::TimeWeek | Dimension::TimeMonth)] => Some(d),
         _ => None,
     };
     let (top_events, top_sessions) = match top {
@@ -798,9 +798,9 @@ fn compute(
         None => (None, None),
     };
     if !ev_aggs.is_empty() {
-        let groups = match (top_events, period_unfiltered) {
+        let groups = match (top_events, period) {
             (Some(groups), _) => groups,
-            (None, Some(period)) => p.aggregate_periods(period, Table::Events, &ev_aggs)?,
+            (None, Some(period)) => p.aggregate_periods(period, Table::Events, &q.filters, &ev_aggs)?,
             (None, None) => p.aggregate(Table::Events, &dims, &q.filters, &ev_aggs)?,
         };
         for (d, a) in groups {
@@ -835,9 +835,9 @@ fn compute(
         }
     }
     if !se_aggs.is_empty() {
-        let groups = match (top_sessions, period_unfiltered) {
+        let groups = match (top_sessions, period) {
             (Some(groups), _) => groups,
-            (None, Some(period)) => p.aggregate_periods(period, Table::Sessions, &se_aggs)?,
+            (None, Some(period)) => p.aggregate_periods(period, Table::Sessions, &q.filters, &se_aggs)?,
             (None, None) => p.aggregate(Table::Sessions, &dims, &q.filters, &se_aggs)?,
         };
         for (d, a) in groups {

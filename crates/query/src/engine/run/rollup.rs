@@ -1,4 +1,4 @@
-//! Period rollups: the rows of an unfiltered `time:day`, `time:week` or `time:month` series, kept per
+//! Period rollups: the rows of a `time:day`, `time:week` or `time:month` series, kept per
 //! site-local bucket (day, week, month) for buckets that are over, and reused while no write has touched the
 //! rows under them.
 //!
@@ -9,6 +9,10 @@
 //! the version of a day's instants is read before its rows are, so a kept row is never older than its
 //! version. Any write to a bucket's days (live events, a bulk import, a deletion) makes its rollup stale.
 //!
+//! Filters are allowed when each decides on a row alone (`row_local`): a filter that reads other rows (an
+//! event filter on sessions, an entry page on events, `has_done`), goals (their definitions can change
+//! without a write) or place names is read from the store each time. The filters are part of the key.
+//!
 //! Only the main events and sessions aggregates of such a query use rollups. The rest of what it reads (the
 //! totals behind percentages and conversion rates, time on page, scroll depth, imported rows) and every
 //! other query read the store as before. After a write to a bucket in the middle of a range, the range is
@@ -16,14 +20,11 @@
 //! label (the range's first date) and is read each time, as is any partial bucket.
 
 use super::{offsets, Agg, Group, Planner};
-use crate::ast::Dimension;
+use crate::ast::{Dimension, Filter};
 use crate::engine::sql::Table;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeZone};
 use std::collections::HashMap;
 use std::sync::Mutex;
-
-/// Rollups kept at most (each is one row of a few numbers); beyond this all are dropped and rebuilt.
-const MAX_ROLLUPS: usize = 200_000;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct BucketKey {
@@ -31,6 +32,8 @@ struct BucketKey {
     table: Table,
     timezone: chrono_tz::Tz,
     aggs: Vec<Agg>,
+    /// The query's filters (all row-local), spelled out.
+    filters: String,
     /// `TimeDay`, `TimeWeek` or `TimeMonth`.
     dim: Dimension,
     /// The bucket's first day.
@@ -38,13 +41,18 @@ struct BucketKey {
 }
 
 /// The rollups of one event store, shared by all its queries.
-#[derive(Default)]
 pub struct PeriodRollups {
     /// Per key: the data version the row was read at, and the row (`None`: the bucket had no rows).
     rows: Mutex<HashMap<BucketKey, (u64, Option<Group>)>>,
+    /// Rows kept at most (each a few numbers); beyond this all are dropped and rebuilt.
+    max_rows: usize,
 }
 
 impl PeriodRollups {
+    pub fn new(max_rows: usize) -> Self {
+        PeriodRollups { rows: Mutex::default(), max_rows }
+    }
+
     fn get(&self, key: &BucketKey, version: u64) -> Option<Option<Group>> {
         let rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
         rows.get(key).filter(|(v, _)| *v == version).map(|(_, g)| g.clone())
@@ -52,7 +60,7 @@ impl PeriodRollups {
 
     fn put(&self, key: BucketKey, version: u64, group: Option<Group>) {
         let mut rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
-        if rows.len() >= MAX_ROLLUPS {
+        if rows.len() >= self.max_rows {
             rows.clear();
         }
         rows.insert(key, (version, group));
@@ -77,25 +85,63 @@ fn dated(groups: Vec<Group>) -> Option<Vec<(NaiveDate, Group)>> {
         .collect()
 }
 
+/// Whether every filter decides on each row of `table` alone, from the row's own columns and the filter's
+/// values (see the module documentation).
+fn row_local(filters: &[Filter], table: Table) -> bool {
+    let allowed = |d: &Dimension| match d {
+        Dimension::Goal
+        | Dimension::CountryName
+        | Dimension::RegionName
+        | Dimension::CityName
+        | Dimension::TimeHour
+        | Dimension::TimeDay
+        | Dimension::TimeWeek
+        | Dimension::TimeMonth => false,
+        Dimension::EntryPage | Dimension::ExitPage | Dimension::EntryPageHostname | Dimension::ExitPageHostname => {
+            table == Table::Sessions
+        }
+        d if d.is_event() => table == Table::Events,
+        _ => true,
+    };
+    let mut ok = true;
+    for f in filters {
+        f.visit(0, false, &mut |leaf, _, behavioural| {
+            ok &= !behavioural && leaf.dimension().is_some_and(allowed);
+        });
+    }
+    ok
+}
+
 impl Planner<'_> {
-    /// `aggregate` of an unfiltered `time:day`, `time:week` or `time:month` series (`dim`), with the buckets
+    /// `aggregate` of a `time:day`, `time:week` or `time:month` series (`dim`), with the buckets
     /// that are over taken from the runner's rollups where still valid (see the module documentation).
     pub(super) fn aggregate_periods(
         &mut self,
         dim: &Dimension,
         table: Table,
+        filters: &[Filter],
         aggs: &[Agg],
     ) -> Result<Vec<Group>, String> {
         let dims = [dim.clone()];
         let runner = self.runner;
-        let Some(rollups) = runner.period_rollups() else { return self.aggregate(table, &dims, &[], aggs) };
+        let Some(rollups) = runner.period_rollups().filter(|_| row_local(filters, table)) else {
+            return self.aggregate(table, &dims, filters, aggs);
+        };
         let (first, last) = (self.ctx.first, self.ctx.last);
         let buckets = self.whole_past_buckets(dim, self.q.now.naive_utc());
         let (Some(head), Some(tail)) = (buckets.first(), buckets.last()) else {
-            return self.aggregate(table, &dims, &[], aggs);
+            return self.aggregate(table, &dims, filters, aggs);
         };
-        let (site_id, timezone) = (self.ctx.site_id, self.q.timezone);
-        let key = |date: NaiveDate| BucketKey { site_id, table, timezone, aggs: aggs.to_vec(), dim: dim.clone(), date };
+        let (site_id, timezone, spelled) = (self.ctx.site_id, self.q.timezone, format!("{filters:?}"));
+        let key = |date: NaiveDate| BucketKey {
+            site_id,
+            table,
+            timezone,
+            aggs: aggs.to_vec(),
+            filters: spelled.clone(),
+            dim: dim.clone(),
+            date,
+        };
         // Versions first, then rows (a rollup is never older than the version it is kept under).
         let mut kept: Vec<(&Bucket, Option<Group>)> = Vec::new();
         let mut missing: Vec<(&Bucket, u64)> = Vec::new();
@@ -112,15 +158,16 @@ impl Planner<'_> {
         // in later buckets belong to those buckets' rows), and everything from the first bucket without a
         // rollup (or after the last whole bucket) to the end of the range.
         let part = if first < head.start {
-            self.aggregate_between(first, head.start - chrono::Duration::seconds(1), &dims, table, aggs)?
+            self.aggregate_between(first, head.start - chrono::Duration::seconds(1), &dims, table, filters, aggs)?
         } else {
             Vec::new()
         };
         let from = missing.first().map_or(tail.end, |(d, _)| d.start);
-        let fresh = if from <= last { self.aggregate_between(from, last, &dims, table, aggs)? } else { Vec::new() };
+        let fresh =
+            if from <= last { self.aggregate_between(from, last, &dims, table, filters, aggs)? } else { Vec::new() };
         let (Some(part), Some(fresh)) = (dated(part), dated(fresh)) else {
             // Rows whose bucket cannot be read back cannot be kept by bucket.
-            return self.aggregate(table, &dims, &[], aggs);
+            return self.aggregate(table, &dims, filters, aggs);
         };
         for (d, version) in missing {
             let group = fresh.iter().find(|(date, _)| *date == d.date).map(|(_, g)| g.clone());
@@ -174,13 +221,14 @@ impl Planner<'_> {
         to: NaiveDateTime,
         dims: &[Dimension],
         table: Table,
+        filters: &[Filter],
         aggs: &[Agg],
     ) -> Result<Vec<Group>, String> {
         let saved = (self.ctx.first, self.ctx.last, std::mem::take(&mut self.ctx.offsets));
         self.ctx.first = from;
         self.ctx.last = to;
         self.ctx.offsets = offsets(self.q.timezone, from.min(to), to.max(from));
-        let groups = self.aggregate(table, dims, &[], aggs);
+        let groups = self.aggregate(table, dims, filters, aggs);
         (self.ctx.first, self.ctx.last, self.ctx.offsets) = saved;
         groups
     }
