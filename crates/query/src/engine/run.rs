@@ -609,7 +609,7 @@ fn top_groups(
             _ => return Ok(None),
         };
         // `uniq` is exact up to 65,536 (distinct ≤ rows); above, its estimate stays within a few percent
-        // of the distinct count (1.5% worst seen at 100M events); 10% more than the rows is a bound it
+        // of the distinct count (1.64% worst seen at 100M events); 10% more than the rows is a bound it
         // exceeds with negligible probability (many standard deviations at 65,536 samples).
         let rows = a.first().and_then(Cell::f64).unwrap_or(0.0);
         bounds.push((value, if rows <= 65_536.0 { rows } else { rows * 1.1 + 1.0 }));
