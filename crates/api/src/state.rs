@@ -23,12 +23,21 @@ pub struct AppState {
     pub ingestor: Arc<Ingestor>,
     pub settings: Settings,
     pub rate: RateLimiter,
-    /// First native event date per site (the expensive part of `date_range: "all"`), briefly cached.
-    pub native_start:
-        parking_lot::Mutex<std::collections::HashMap<i64, (Option<chrono::NaiveDateTime>, std::time::Instant)>>,
+    /// First native event per site (the expensive part of `date_range: "all"`), kept while no write touches
+    /// the days up to it.
+    pub native_start: parking_lot::Mutex<std::collections::HashMap<i64, FirstEvent>>,
     /// Rows of day, week and month series for buckets that are over, reused while their data is unchanged
     /// (`None`: nothing is kept).
     pub period_rollups: Option<Arc<tally_query::engine::run::rollup::PeriodRollups>>,
 }
 
 pub type SharedState = Arc<AppState>;
+
+/// A site's first native event as last read: from which `native_stats_start_at`, and the store's data
+/// version of the days from there to the event (see `tally_store::versions`) when it was read.
+#[derive(Clone, Copy, Debug)]
+pub struct FirstEvent {
+    pub since: chrono::NaiveDateTime,
+    pub first: Option<chrono::NaiveDateTime>,
+    pub version: u64,
+}

@@ -69,18 +69,29 @@ impl Runner for StoreRunner {
     }
 }
 
-/// The site's first native event (from `native_stats_start_at` on). Cached for a few seconds once found: it
-/// only moves when history is imported or reset, which the operator API does through a fresh cache entry.
+/// The site's first native event (from `native_stats_start_at` on). Kept until a write touches a day from
+/// `native_stats_start_at` to that event (or to the end of time while there is none): writes after it, such
+/// as live traffic, leave it valid. The version is read before the event, so a kept one is never stale.
 fn first_native_event(state: &SharedState, site: &Site) -> ApiResult<Option<chrono::NaiveDateTime>> {
-    const TTL: std::time::Duration = std::time::Duration::from_secs(10);
-    if let Some((Some(t), at)) = state.native_start.lock().get(&site.id) {
-        if at.elapsed() < TTL && *t >= site.native_stats_start_at {
-            return Ok(Some(*t));
+    let since = site.native_stats_start_at;
+    let version = |first: Option<chrono::NaiveDateTime>| {
+        let until = first.map_or(chrono::NaiveDateTime::MAX, |t| t + chrono::Duration::seconds(1));
+        state.events.data_version(site.id as u64, since, until)
+    };
+    if let Some(kept) = state.native_start.lock().get(&site.id).copied() {
+        if kept.since == since && version(kept.first) == kept.version {
+            return Ok(kept.first);
         }
     }
-    let first = tally_query::engine::extra::first_event(site.id, site.native_stats_start_at, &StoreRunner::new(state))
+    // Without a kept event, the version over everything from `since` on: any write may add the first one.
+    let before = version(None);
+    let first = tally_query::engine::extra::first_event(site.id, since, &StoreRunner::new(state))
         .map_err(ApiError::internal)?;
-    state.native_start.lock().insert(site.id, (first, std::time::Instant::now()));
+    // Kept under the narrower version, read now, only if nothing was written since `before` (else the next
+    // call reads again): a write landing between the two reads changes the second.
+    let narrow = version(first);
+    let kept = if version(None) == before { narrow } else { u64::MAX };
+    state.native_start.lock().insert(site.id, crate::state::FirstEvent { since, first, version: kept });
     Ok(first)
 }
 

@@ -1,6 +1,9 @@
-//! Period rollups (the rows of day, week and month series, kept for buckets that are over): through
-//! the real server, a series asked again, and asked after writes to some of its buckets, equals the same
-//! series from a server that keeps none, unfiltered and with filters (deciding row by row, and not).
+//! What the server keeps between queries, checked against what it would read afresh, through the real server:
+//!
+//! - period rollups (the rows of day, week and month series, kept for buckets that are over): a series
+//!   asked again, and asked after writes to some of its buckets, equals the same series from a server that
+//!   keeps none, unfiltered and with filters (deciding row by row, and not);
+//! - the first native event, which starts `all` ranges: an earlier event moves the start at once.
 
 mod common;
 use common::Server;
@@ -94,4 +97,24 @@ fn period_series_equal_the_series_without_rollups_after_every_write() {
             Ok(())
         })
         .unwrap();
+}
+
+#[test]
+fn an_all_range_starts_at_an_earlier_event_as_soon_as_it_is_written() {
+    let s = Server::start();
+    let (domain, key) = s.setup_site("enterprise", json!({}));
+    let at = |day: &str| json!({"timestamp": format!("{day} 10:00:00"), "user_id": 1, "pathname": "/"});
+    let start = |s: &Server| {
+        s.flush();
+        let (status, body) = s.query(&key, json!({"site_id": domain, "metrics": ["pageviews"], "date_range": "all"}));
+        assert_eq!(status, 200, "{body}");
+        body["query"]["date_range"][0].as_str().unwrap().to_string()
+    };
+    s.import(&domain, &[at("2024-03-10")]);
+    assert!(start(&s).starts_with("2024-03-10"), "{}", start(&s));
+    // A later event leaves the start; an earlier one moves it, without waiting for anything to expire.
+    s.import(&domain, &[at("2024-03-12")]);
+    assert!(start(&s).starts_with("2024-03-10"));
+    s.import(&domain, &[at("2024-03-05")]);
+    assert!(start(&s).starts_with("2024-03-05"), "{}", start(&s));
 }
