@@ -36,8 +36,8 @@ fn event() -> impl Strategy<Value = Value> {
 fn period_series_equal_the_series_without_rollups_after_every_write() {
     let s = Server::start();
     // The reference: the same data on a server that keeps no rollups.
-    let dir = std::env::temp_dir().join(common::unique_name("tally-no-rollups"));
-    let plain = Server::start_in(dir, &[("TALLY_ROLLUP_ROWS", "0")]);
+    let dir = tempfile::Builder::new().prefix("tally-no-rollups").tempdir().unwrap();
+    let plain = Server::start_in(dir.path().to_path_buf(), &[("TALLY_ROLLUP_ROWS", "0")]);
     let mut runner = TestRunner::new(ProptestConfig { cases: 6, failure_persistence: None, ..Default::default() });
     let batches = (prop::collection::vec(event(), 1..80), prop::collection::vec(event(), 1..30), 0..TIMEZONES.len());
     runner
