@@ -14,7 +14,7 @@ use tally_query::engine::run::rollup::PeriodRollups;
 use tally_query::engine::{Cell, DuckDb, Param, Runner};
 use tally_store::{EventStore, Site, SqlValue};
 
-/// Runs planner SQL on the event store, with the store's day rollups.
+/// Runs planner SQL on the event store, with the store's period rollups.
 pub struct StoreRunner {
     pub events: Arc<dyn EventStore>,
     pub rollups: Option<Arc<PeriodRollups>>,

@@ -216,7 +216,7 @@ fn median_p95(mut v: Vec<f64>) -> (f64, f64) {
     (v[v.len() / 2], v[((v.len() as f64 * 0.95) as usize).min(v.len() - 1)])
 }
 
-/// One query's times: the first run (nothing kept yet from earlier runs: no day rollups), then the median
+/// One query's times: the first run (nothing kept yet from earlier runs: no period rollups), then the median
 /// and 95th percentile of all runs; in-process, `raw` is the median time of the SQL alone.
 pub struct Timing {
     pub name: String,

@@ -1,6 +1,6 @@
 //! Data versions: a number per site and UTC day that changes whenever a write touches that day's rows.
 //!
-//! Readers that remember results computed from stored rows (the query engine's day rollups) read the
+//! Readers that remember results computed from stored rows (the query engine's period rollups) read the
 //! version of the instants their rows came from *before* reading the rows, and keep a result only while the
 //! version is unchanged. Writers bump the versions *after* committing. A reader therefore never pairs a
 //! version with rows older than it: at worst it pairs an old version with new rows, and recomputes.

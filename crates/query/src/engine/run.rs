@@ -46,7 +46,7 @@ pub mod rollup;
 /// Executes SQL against the event store.
 pub trait Runner {
     fn run(&self, sql: &str, params: &[Param]) -> Result<Vec<Vec<Cell>>, String>;
-    /// The day rollups kept for this runner's store (`None`: every query reads the store).
+    /// The period rollups kept for this runner's store (`None`: every query reads the store).
     fn period_rollups(&self) -> Option<&rollup::PeriodRollups> {
         None
     }
