@@ -475,7 +475,11 @@ impl<'a> Planner<'a> {
                 Dimension::City => json!(c.f64().unwrap_or(0.0) as i64),
                 Dimension::CityName => names::name_of(d, &json!(c.f64().unwrap_or(0.0) as i64)),
                 Dimension::CountryName | Dimension::RegionName => names::name_of(d, &c.json()),
-                _ => c.json(),
+                // Native rows carry the empty value of a labelled dimension as '' (see `Ctx::dimension_at`).
+                _ => match (c, super::sql::empty_label(d)) {
+                    (Cell::Text(t), Some(label)) if t.is_empty() => json!(label),
+                    _ => c.json(),
+                },
             })
             .collect()
     }

@@ -212,8 +212,12 @@ impl Ctx<'_> {
             Dimension::Goal => Frag::raw("goal_idx"),
             other => {
                 let col = visit_column(other).unwrap_or("''");
+                // The empty value is shown as the label, and a stored value equal to the label is the same
+                // group. The SQL folds the label onto '' and `Planner::key` shows '' as the label: grouping on
+                // the label itself costs DuckDB a copy of a long string per row ("Direct / None" is past its
+                // 12-byte inline limit; visitors by source took 74 ms instead of 46 at 10M events).
                 match empty_label(other) {
-                    Some(label) => Frag::raw(format!("CASE WHEN {col} = '' THEN '{label}' ELSE {col} END")),
+                    Some(label) => Frag::raw(format!("CASE WHEN {col} = '{label}' THEN '' ELSE {col} END")),
                     None => Frag::raw(col),
                 }
             }
