@@ -35,6 +35,10 @@ impl Runner for StoreRunner {
         self.events.data_version(site_id as u64, from, to)
     }
 
+    fn session_order_version(&self, site_id: i64) -> u64 {
+        self.events.session_order_version(site_id as u64)
+    }
+
     fn run(&self, sql: &str, params: &[Param]) -> Result<Vec<Vec<Cell>>, String> {
         let params: Vec<SqlValue> = params
             .iter()

@@ -199,6 +199,9 @@ impl Runner for TimedRunner {
     fn data_version(&self, site_id: i64, from: chrono::NaiveDateTime, to: chrono::NaiveDateTime) -> u64 {
         self.inner.data_version(site_id, from, to)
     }
+    fn session_order_version(&self, site_id: i64) -> u64 {
+        self.inner.session_order_version(site_id)
+    }
     fn run(&self, sql: &str, params: &[Param]) -> Result<Vec<Vec<Cell>>, String> {
         // `TALLY_BENCH_PRINT_SQL=1 tally-query-bench --engine-only …` prints what the planner emits.
         if std::env::var_os("TALLY_BENCH_PRINT_SQL").is_some() {

@@ -655,4 +655,8 @@ impl EventStore for DuckEventStore {
     fn data_version(&self, site_id: u64, from: NaiveDateTime, to: NaiveDateTime) -> u64 {
         self.versions.version(site_id, from, to)
     }
+
+    fn session_order_version(&self, site_id: u64) -> u64 {
+        self.versions.session_order_version(site_id)
+    }
 }

@@ -46,4 +46,7 @@ pub trait EventStore: Send + Sync {
     /// The version of a site's events and sessions with timestamps in `[from, to)` (UTC): it changes
     /// whenever a write touches them (see [`versions`]).
     fn data_version(&self, site_id: u64, from: chrono::NaiveDateTime, to: chrono::NaiveDateTime) -> u64;
+    /// A number that changes whenever a write may have stored a session of the site that ends before it
+    /// starts (see [`versions`]).
+    fn session_order_version(&self, site_id: u64) -> u64;
 }

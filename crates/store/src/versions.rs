@@ -20,6 +20,9 @@ struct SiteVersions {
     all: u64,
     /// Per UTC day touched since start-up.
     days: BTreeMap<NaiveDate, u64>,
+    /// The last write that stored a session ending before it starts (a bulk import replaying a session's
+    /// events out of time order; live sessions always run forward).
+    backward: u64,
 }
 
 #[derive(Default)]
@@ -37,12 +40,16 @@ impl DataVersions {
     /// queries find it by its start, its last event or both).
     pub fn touch_batch(&self, batch: &WriteBatch) {
         let mut touched: HashSet<(u64, NaiveDate)> = HashSet::new();
+        let mut backward: HashSet<u64> = HashSet::new();
         for e in &batch.events {
             touched.insert((e.site_id, e.timestamp.date()));
         }
         for s in batch.live_sessions.iter().chain(&batch.final_sessions) {
             let (first, last) = (s.start.date().min(s.timestamp.date()), s.start.date().max(s.timestamp.date()));
             touched.extend(first.iter_days().take_while(|d| *d <= last).map(|d| (s.site_id, d)));
+            if s.timestamp < s.start {
+                backward.insert(s.site_id);
+            }
         }
         if touched.is_empty() {
             return;
@@ -51,6 +58,9 @@ impl DataVersions {
         let mut sites = self.sites.lock();
         for (site, day) in touched {
             sites.entry(site).or_default().days.insert(day, v);
+        }
+        for site in backward {
+            sites.entry(site).or_default().backward = v;
         }
     }
 
@@ -61,6 +71,12 @@ impl DataVersions {
         let site = sites.entry(site_id).or_default();
         site.all = v;
         site.days.clear();
+    }
+
+    /// A number that changes whenever a write may have stored a session of the site that ends before it
+    /// starts (such a write, or a deletion).
+    pub fn session_order_version(&self, site_id: u64) -> u64 {
+        self.sites.lock().get(&site_id).map(|s| s.backward.max(s.all)).unwrap_or(0)
     }
 
     /// The version of a site's rows with timestamps in `[from, to)` (UTC).
@@ -114,5 +130,24 @@ mod tests {
         let before = day(9);
         v.touch_site(1);
         assert!(day(9) > before && day(10) > after[1], "a deletion changes every day of the site");
+    }
+
+    #[test]
+    fn only_sessions_that_end_before_they_start_change_the_session_order_version() {
+        let v = DataVersions::default();
+        let write = |start: NaiveDateTime, end: NaiveDateTime| {
+            let s = SessionRow { site_id: 1, start, timestamp: end, ..Default::default() };
+            v.touch_batch(&WriteBatch { final_sessions: vec![s], ..Default::default() });
+        };
+        write(at(10, 1), at(10, 2));
+        assert_eq!(v.session_order_version(1), 0);
+        write(at(10, 5), at(10, 4));
+        let backward = v.session_order_version(1);
+        assert!(backward > 0);
+        assert_eq!(v.session_order_version(2), 0, "other sites are untouched");
+        write(at(11, 1), at(11, 2));
+        assert_eq!(v.session_order_version(1), backward);
+        v.touch_site(1);
+        assert!(v.session_order_version(1) > backward, "a deletion changes it");
     }
 }

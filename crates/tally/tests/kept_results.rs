@@ -118,3 +118,36 @@ fn an_all_range_starts_at_an_earlier_event_as_soon_as_it_is_written() {
     s.import(&domain, &[at("2024-03-05")]);
     assert!(start(&s).starts_with("2024-03-05"), "{}", start(&s));
 }
+
+#[test]
+fn a_session_written_backwards_ends_the_kept_session_order() {
+    let s = Server::start();
+    let (domain, key) = s.setup_site("enterprise", json!({"goals": [{"event_name": "Signup"}]}));
+    let line = |user: u64, time: &str, name: &str| json!({"name": name, "timestamp": format!("2021-01-01 {time}"), "user_id": user, "pathname": "/"});
+    // Up to 09:55: visitors with an event in the range are the conversion rate's total.
+    let conversion_rate = |s: &Server| {
+        s.flush();
+        s.results(
+            &key,
+            json!({"site_id": domain, "metrics": ["visitors", "conversion_rate"], "dimensions": ["event:goal"],
+                   "date_range": ["2021-01-01T00:00:00Z", "2021-01-01T09:55:00Z"]}),
+        )
+    };
+    s.import(
+        &domain,
+        &[line(1, "08:00:00", "pageview"), line(1, "08:05:00", "Signup"), line(2, "08:30:00", "pageview")],
+    );
+    // Every session runs forward: the total comes from sessions, and that check is kept.
+    assert_eq!(conversion_rate(&s), json!([{"dimensions": ["Signup"], "metrics": [1, 50.0]}]));
+    assert_eq!(conversion_rate(&s), json!([{"dimensions": ["Signup"], "metrics": [1, 50.0]}]));
+    // A session replayed out of time order (an explicit session id keeps the listed order): it starts at
+    // 10:00 and ends at 09:50, so only the events table sees its 09:50 event inside the range. The kept
+    // check must not survive this write.
+    let replayed = |time: &str| {
+        let mut l = line(3, time, "pageview");
+        l["session_id"] = json!(33);
+        l
+    };
+    s.import(&domain, &[replayed("10:00:00"), replayed("09:50:00")]);
+    assert_eq!(conversion_rate(&s), json!([{"dimensions": ["Signup"], "metrics": [1, 33.33]}]));
+}

@@ -55,6 +55,11 @@ pub trait Runner {
     fn data_version(&self, _site_id: i64, _from: NaiveDateTime, _to: NaiveDateTime) -> u64 {
         0
     }
+    /// The store's session-order version of a site: changes whenever a write may have stored a session that
+    /// ends before it starts. Only read when `period_rollups` gives rollups.
+    fn session_order_version(&self, _site_id: i64) -> u64 {
+        0
+    }
 }
 
 /// UTC instants at which the timezone's offset changes within [first, last], with the offsets.
@@ -123,12 +128,24 @@ type Group = (Vec<Cell>, Vec<Cell>);
 impl<'a> Planner<'a> {
     /// Whether no session of the site ends before it starts (a bulk import can replay a session's events out
     /// of time order; live sessions always run forward).
+    /// A positive answer is kept (with the rollups) until a write may have stored a backward session; the
+    /// version is read before the rows, as for rollups.
     fn sessions_run_forward(&self) -> Result<bool, String> {
-        let rows = self.runner.run(
-            "SELECT count(*) FROM sessions_all WHERE site_id = ? AND timestamp < start",
-            &[Param::Int(self.ctx.site_id)],
-        )?;
-        Ok(rows.first().and_then(|r| r.first()).and_then(Cell::f64).unwrap_or(0.0) == 0.0)
+        let site_id = self.ctx.site_id;
+        let kept = self.runner.period_rollups().map(|r| (r, self.runner.session_order_version(site_id)));
+        if let Some((rollups, version)) = kept {
+            if rollups.sessions_forward_at(site_id) == Some(version) {
+                return Ok(true);
+            }
+        }
+        let rows = self
+            .runner
+            .run("SELECT count(*) FROM sessions_all WHERE site_id = ? AND timestamp < start", &[Param::Int(site_id)])?;
+        let forward = rows.first().and_then(|r| r.first()).and_then(Cell::f64).unwrap_or(0.0) == 0.0;
+        if let (true, Some((rollups, version))) = (forward, kept) {
+            rollups.keep_sessions_forward(site_id, version);
+        }
+        Ok(forward)
     }
 
     fn run_sql(&self, f: &Frag) -> Result<Vec<Vec<Cell>>, String> {

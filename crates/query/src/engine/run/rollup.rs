@@ -46,11 +46,22 @@ pub struct PeriodRollups {
     rows: Mutex<HashMap<BucketKey, (u64, Option<Group>)>>,
     /// Rows kept at most (each a few numbers); beyond this all are dropped and rebuilt.
     max_rows: usize,
+    /// Per site: the session-order version at which no stored session ended before it started (the check
+    /// that lets visitor totals come from sessions; a scan of all the site's sessions).
+    sessions_forward: Mutex<HashMap<i64, u64>>,
 }
 
 impl PeriodRollups {
     pub fn new(max_rows: usize) -> Self {
-        PeriodRollups { rows: Mutex::default(), max_rows }
+        PeriodRollups { rows: Mutex::default(), max_rows, sessions_forward: Mutex::default() }
+    }
+
+    pub(super) fn sessions_forward_at(&self, site_id: i64) -> Option<u64> {
+        self.sessions_forward.lock().unwrap_or_else(|e| e.into_inner()).get(&site_id).copied()
+    }
+
+    pub(super) fn keep_sessions_forward(&self, site_id: i64, version: u64) {
+        self.sessions_forward.lock().unwrap_or_else(|e| e.into_inner()).insert(site_id, version);
     }
 
     fn get(&self, key: &BucketKey, version: u64) -> Option<Option<Group>> {
