@@ -170,3 +170,39 @@ fn hourly_visitors_spread_sessions_over_their_slots_but_other_session_metrics_do
     assert_eq!(sql.len(), 1);
     assert!(!sql[0].0.contains("generate_series"));
 }
+
+/// [`Recorder`] with period rollups.
+struct KeepingRecorder {
+    inner: Recorder,
+    rollups: tally_query::engine::run::rollup::PeriodRollups,
+}
+
+impl Runner for KeepingRecorder {
+    fn run(&self, sql: &str, params: &[Param]) -> Result<Vec<Vec<Cell>>, String> {
+        self.inner.run(sql, params)
+    }
+    fn period_rollups(&self) -> Option<&tally_query::engine::run::rollup::PeriodRollups> {
+        Some(&self.rollups)
+    }
+}
+
+#[test]
+fn a_day_whose_midnight_the_clocks_skip_is_kept_like_any_other() {
+    // Beirut's clocks jump from 00:00 to 01:00 on 2024-03-31: that day starts at 01:00 local time.
+    let mut ctx = site();
+    ctx.timezone = chrono_tz::Asia::Beirut;
+    let now = Utc.with_ymd_and_hms(2024, 6, 15, 12, 0, 0).unwrap();
+    let body = json!({"site_id": "example.com", "metrics": ["visitors", "pageviews"],
+                      "date_range": ["2024-03-25", "2024-04-04"], "dimensions": ["time:day"]});
+    let q = tally_query::parse_query(&body, &ctx, now).expect("valid query");
+    let r = KeepingRecorder {
+        inner: Recorder::default(),
+        rollups: tally_query::engine::run::rollup::PeriodRollups::new(1000),
+    };
+    execute(&q, 7, &DuckDb, &r).expect("runs");
+    let first = r.inner.statements.borrow().len();
+    assert!(first > 0);
+    execute(&q, 7, &DuckDb, &r).expect("runs");
+    let sql = r.inner.statements.borrow();
+    assert_eq!(sql.len(), first, "every day is over and kept, the skipped midnight's too: {:?}", &sql[first..]);
+}

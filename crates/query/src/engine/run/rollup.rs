@@ -22,6 +22,7 @@
 use super::{offsets, Agg, Group, Planner};
 use crate::ast::{Dimension, Filter};
 use crate::engine::sql::Table;
+use crate::parse::date_range::local_instant;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeZone};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -195,8 +196,12 @@ impl Planner<'_> {
     /// in order.
     fn whole_past_buckets(&self, dim: &Dimension, now: NaiveDateTime) -> Vec<Bucket> {
         let tz = self.q.timezone;
-        let start_of =
-            |d: NaiveDate| tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?).earliest().map(|t| t.naive_utc());
+        // A day starts at its first midnight, or where the clocks land when they jump over midnight.
+        let start_of = |d: NaiveDate| {
+            let midnight = d.and_hms_opt(0, 0, 0)?;
+            let first = tz.from_local_datetime(&midnight).earliest();
+            Some(first.unwrap_or_else(|| local_instant(tz, midnight, true)).naive_utc())
+        };
         let (first, last) = (self.ctx.first, self.ctx.last);
         let local = tz.from_utc_datetime(&first).date_naive();
         let (mut date, step): (NaiveDate, fn(NaiveDate) -> Option<NaiveDate>) = match dim {
