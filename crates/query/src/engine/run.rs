@@ -128,6 +128,7 @@ type Group = (Vec<Cell>, Vec<Cell>);
 impl<'a> Planner<'a> {
     /// Whether no session of the site ends before it starts (a bulk import can replay a session's events out
     /// of time order; live sessions always run forward).
+    ///
     /// A positive answer is kept (with the rollups) until a write may have stored a backward session; the
     /// version is read before the rows, as for rollups.
     fn sessions_run_forward(&self) -> Result<bool, String> {

@@ -18,6 +18,10 @@
 //! other query read the store as before. After a write to a bucket in the middle of a range, the range is
 //! read from that bucket on, and the buckets after it are kept again. A partial first week keeps its
 //! label (the range's first date) and is read each time, as is any partial bucket.
+//!
+//! The same structure keeps one more fact per site: that no stored session ends before it starts (which
+//! lets the totals behind percentages and conversion rates come from sessions). It holds until a write may
+//! store such a session (the store's session-order version).
 
 use super::{offsets, Agg, Group, Planner};
 use crate::ast::{Dimension, Filter};
