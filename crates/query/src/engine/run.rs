@@ -623,7 +623,16 @@ fn top_groups(
 ) -> Result<Option<Vec<Group>>, String> {
     let Some(vi) = aggs.iter().position(|a| *a == Agg::Visitors) else { return Ok(None) };
     let mut bounds: Vec<(Param, f64)> = Vec::new();
-    for (d, a) in p.aggregate(table, dims, &p.q.filters, &[Agg::Sessions])? {
+    let q = p.q;
+    let kept_counts = match dims {
+        [by] => p.row_counts_by_day(by, table, &q.filters)?,
+        _ => None,
+    };
+    let counts = match kept_counts {
+        Some(counts) => counts,
+        None => p.aggregate(table, dims, &q.filters, &[Agg::Sessions])?,
+    };
+    for (d, a) in counts {
         let value = match d.first() {
             Some(Cell::Text(t)) => Param::Text(t.clone()),
             Some(Cell::Int(i)) => Param::Int(*i),

@@ -28,8 +28,8 @@ use crate::ast::{Dimension, Filter};
 use crate::engine::sql::Table;
 use crate::parse::date_range::local_instant;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeZone};
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct BucketKey {
@@ -41,24 +41,41 @@ struct BucketKey {
     filters: String,
     /// `TimeDay`, `TimeWeek` or `TimeMonth`.
     dim: Dimension,
+    /// The dimension grouped by within each bucket, if any (the row counts of top-N breakdowns).
+    by: Option<Dimension>,
     /// The bucket's first day.
     date: NaiveDate,
 }
 
+#[derive(Default)]
+struct Kept {
+    /// Per key: the data version the rows were read at, and the bucket's rows (none: it had no rows).
+    rows: HashMap<BucketKey, (u64, Arc<Vec<Group>>)>,
+    /// Rows held, an empty bucket counting as one.
+    held: usize,
+}
+
 /// The rollups of one event store, shared by all its queries.
 pub struct PeriodRollups {
-    /// Per key: the data version the row was read at, and the row (`None`: the bucket had no rows).
-    rows: Mutex<HashMap<BucketKey, (u64, Option<Group>)>>,
+    rows: Mutex<Kept>,
     /// Rows kept at most (each a few numbers); beyond this all are dropped and rebuilt.
     max_rows: usize,
     /// Per site: the session-order version at which no stored session ended before it started (the check
     /// that lets visitor totals come from sessions; a scan of all the site's sessions).
     sessions_forward: Mutex<HashMap<i64, u64>>,
+    /// Per site: the row counts (table, dimension and filters spelled out) whose days had more groups than
+    /// a quarter of `max_rows`. Kept, they would push everything else out; they are read plainly instead.
+    oversized: Mutex<HashSet<(i64, String)>>,
 }
 
 impl PeriodRollups {
     pub fn new(max_rows: usize) -> Self {
-        PeriodRollups { rows: Mutex::default(), max_rows, sessions_forward: Mutex::default() }
+        PeriodRollups {
+            rows: Mutex::default(),
+            max_rows,
+            sessions_forward: Mutex::default(),
+            oversized: Mutex::default(),
+        }
     }
 
     pub(super) fn sessions_forward_at(&self, site_id: i64) -> Option<u64> {
@@ -69,17 +86,25 @@ impl PeriodRollups {
         self.sessions_forward.lock().unwrap_or_else(|e| e.into_inner()).insert(site_id, version);
     }
 
-    fn get(&self, key: &BucketKey, version: u64) -> Option<Option<Group>> {
-        let rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
-        rows.get(key).filter(|(v, _)| *v == version).map(|(_, g)| g.clone())
+    fn oversized(&self, site_id: i64, what: &str) -> bool {
+        self.oversized.lock().unwrap_or_else(|e| e.into_inner()).contains(&(site_id, what.to_string()))
     }
 
-    fn put(&self, key: BucketKey, version: u64, group: Option<Group>) {
-        let mut rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
-        if rows.len() >= self.max_rows {
-            rows.clear();
+    fn get(&self, key: &BucketKey, version: u64) -> Option<Arc<Vec<Group>>> {
+        let kept = self.rows.lock().unwrap_or_else(|e| e.into_inner());
+        kept.rows.get(key).filter(|(v, _)| *v == version).map(|(_, g)| g.clone())
+    }
+
+    fn put(&self, key: BucketKey, version: u64, groups: Arc<Vec<Group>>) {
+        let mut kept = self.rows.lock().unwrap_or_else(|e| e.into_inner());
+        let n = groups.len().max(1);
+        if kept.held + n > self.max_rows {
+            *kept = Kept::default();
         }
-        rows.insert(key, (version, group));
+        if let Some((_, old)) = kept.rows.insert(key, (version, groups)) {
+            kept.held -= old.len().max(1);
+        }
+        kept.held += n;
     }
 }
 
@@ -88,6 +113,11 @@ struct Bucket {
     date: NaiveDate,
     start: NaiveDateTime,
     end: NaiveDateTime,
+}
+
+/// What a row-count rollup counts, spelled out (for [`PeriodRollups::oversized`]).
+fn counted(table: Table, by: &Dimension, filters: &[Filter]) -> String {
+    format!("{table:?} {by:?} {filters:?}")
 }
 
 /// Groups with the bucket date each is for (`None` if a date cannot be read back).
@@ -138,15 +168,85 @@ impl Planner<'_> {
         filters: &[Filter],
         aggs: &[Agg],
     ) -> Result<Vec<Group>, String> {
-        let dims = [dim.clone()];
+        match self.aggregate_by_bucket(dim, None, table, filters, aggs)? {
+            Some(chunks) => Ok(chunks.iter().flat_map(|c| c.iter().cloned()).collect()),
+            None => self.aggregate(table, std::slice::from_ref(dim), filters, aggs),
+        }
+    }
+
+    /// The row count of each group of `by` over the query's range (the bounds of a top-N breakdown), as
+    /// `aggregate(table, [by], filters, [Sessions])` gives it, summed over site-local days kept like a day
+    /// series. `None` when rollups do not apply. A session counts in the day of its last event, so the days
+    /// add up to the range's count only when every session runs forward in time (checked, and kept).
+    pub(super) fn row_counts_by_day(
+        &mut self,
+        by: &Dimension,
+        table: Table,
+        filters: &[Filter],
+    ) -> Result<Option<Vec<Group>>, String> {
+        let by_value_alone = !matches!(
+            by,
+            Dimension::Goal
+                | Dimension::CityName
+                | Dimension::TimeHour
+                | Dimension::TimeDay
+                | Dimension::TimeWeek
+                | Dimension::TimeMonth
+        );
+        let Some(rollups) = self.runner.period_rollups() else { return Ok(None) };
+        if !by_value_alone
+            || !row_local(filters, table)
+            || rollups.oversized(self.ctx.site_id, &counted(table, by, filters))
+        {
+            return Ok(None);
+        }
+        if table == Table::Sessions && !self.sessions_run_forward()? {
+            return Ok(None);
+        }
+        let Some(chunks) = self.aggregate_by_bucket(&Dimension::TimeDay, Some(by), table, filters, &[Agg::Sessions])?
+        else {
+            return Ok(None);
+        };
+        #[derive(PartialEq, Eq, Hash)]
+        enum Value<'a> {
+            Text(&'a str),
+            Int(i64),
+        }
+        let mut sums: HashMap<Value, (&super::Cell, i64)> = HashMap::new();
+        for (dims, aggs) in chunks.iter().flat_map(|c| c.iter()) {
+            let (Some(cell), Some(n)) = (dims.get(1), aggs.first().and_then(super::Cell::f64)) else {
+                return Ok(None);
+            };
+            let value = match cell {
+                super::Cell::Text(t) => Value::Text(t),
+                super::Cell::Int(i) => Value::Int(*i),
+                _ => return Ok(None),
+            };
+            sums.entry(value).or_insert((cell, 0)).1 += n as i64;
+        }
+        Ok(Some(sums.into_values().map(|(cell, n)| (vec![cell.clone()], vec![super::Cell::Int(n)])).collect()))
+    }
+
+    /// The groups of `[period, by]` (or `[period]`) over the query's range, with the whole buckets that are
+    /// over taken from the runner's rollups where still valid, in chunks (kept ones shared with the rollups);
+    /// `None` when rollups do not apply.
+    fn aggregate_by_bucket(
+        &mut self,
+        period: &Dimension,
+        by: Option<&Dimension>,
+        table: Table,
+        filters: &[Filter],
+        aggs: &[Agg],
+    ) -> Result<Option<Vec<Arc<Vec<Group>>>>, String> {
+        let dims: Vec<Dimension> = std::iter::once(period.clone()).chain(by.cloned()).collect();
         let runner = self.runner;
         let Some(rollups) = runner.period_rollups().filter(|_| row_local(filters, table)) else {
-            return self.aggregate(table, &dims, filters, aggs);
+            return Ok(None);
         };
         let (first, last) = (self.ctx.first, self.ctx.last);
-        let buckets = self.whole_past_buckets(dim, self.q.now.naive_utc());
+        let buckets = self.whole_past_buckets(period, self.q.now.naive_utc());
         let (Some(head), Some(tail)) = (buckets.first(), buckets.last()) else {
-            return self.aggregate(table, &dims, filters, aggs);
+            return Ok(None);
         };
         let (site_id, timezone, spelled) = (self.ctx.site_id, self.q.timezone, format!("{filters:?}"));
         let key = |date: NaiveDate| BucketKey {
@@ -155,24 +255,25 @@ impl Planner<'_> {
             timezone,
             aggs: aggs.to_vec(),
             filters: spelled.clone(),
-            dim: dim.clone(),
+            dim: period.clone(),
+            by: by.cloned(),
             date,
         };
         // Versions first, then rows (a rollup is never older than the version it is kept under).
-        let mut kept: Vec<(&Bucket, Option<Group>)> = Vec::new();
+        let mut kept: Vec<(&Bucket, Arc<Vec<Group>>)> = Vec::new();
         let mut missing: Vec<(&Bucket, u64)> = Vec::new();
         let mut probe = key(head.date);
         for d in &buckets {
             let version = runner.data_version(site_id, d.start, d.end);
             probe.date = d.date;
             match rollups.get(&probe, version) {
-                Some(group) => kept.push((d, group)),
+                Some(groups) => kept.push((d, groups)),
                 None => missing.push((d, version)),
             }
         }
-        // Read from the store: the part of a bucket before the whole buckets (its own row only: sessions ending
-        // in later buckets belong to those buckets' rows), and everything from the first bucket without a
-        // rollup (or after the last whole bucket) to the end of the range.
+        // Read from the store: the part of a bucket before the whole buckets (its own rows only: sessions
+        // ending in later buckets belong to those buckets' rows), and everything from the first bucket without
+        // a rollup (or after the last whole bucket) to the end of the range.
         let part = if first < head.start {
             self.aggregate_between(first, head.start - chrono::Duration::seconds(1), &dims, table, filters, aggs)?
         } else {
@@ -183,17 +284,27 @@ impl Planner<'_> {
             if from <= last { self.aggregate_between(from, last, &dims, table, filters, aggs)? } else { Vec::new() };
         let (Some(part), Some(fresh)) = (dated(part), dated(fresh)) else {
             // Rows whose bucket cannot be read back cannot be kept by bucket.
-            return self.aggregate(table, &dims, filters, aggs);
+            return Ok(None);
         };
-        for (d, version) in missing {
-            let group = fresh.iter().find(|(date, _)| *date == d.date).map(|(_, g)| g.clone());
-            rollups.put(key(d.date), version, group);
+        if let Some(by) = by.filter(|_| {
+            let dates: HashSet<NaiveDate> = missing.iter().map(|(d, _)| d.date).collect();
+            let new = fresh.iter().filter(|(date, _)| dates.contains(date)).count();
+            new > rollups.max_rows / 4
+        }) {
+            let what = counted(table, by, filters);
+            rollups.oversized.lock().unwrap_or_else(|e| e.into_inner()).insert((site_id, what));
+            missing.clear();
         }
-        let mut groups: Vec<Group> = part.into_iter().filter(|(date, _)| *date < head.date).map(|(_, g)| g).collect();
+        for (d, version) in missing {
+            let groups = fresh.iter().filter(|(date, _)| *date == d.date).map(|(_, g)| g.clone()).collect();
+            rollups.put(key(d.date), version, Arc::new(groups));
+        }
+        let part: Vec<Group> = part.into_iter().filter(|(date, _)| *date < head.date).map(|(_, g)| g).collect();
+        let mut chunks = vec![Arc::new(part)];
         // Buckets from `from` on were read again.
-        groups.extend(kept.into_iter().filter(|(d, _)| d.start < from).filter_map(|(_, g)| g));
-        groups.extend(fresh.into_iter().map(|(_, g)| g));
-        Ok(groups)
+        chunks.extend(kept.into_iter().filter(|(d, _)| d.start < from).map(|(_, g)| g));
+        chunks.push(Arc::new(fresh.into_iter().map(|(_, g)| g).collect()));
+        Ok(Some(chunks))
     }
 
     /// The site-local buckets (days, weeks or months) wholly inside the queried range that ended before `now`,
