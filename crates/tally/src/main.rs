@@ -59,7 +59,8 @@ struct ServeArgs {
     /// `512MB`); beyond it data is re-read from the OS page cache or spilled to the data directory.
     #[arg(long, env = "TALLY_DUCKDB_MEMORY", default_value = "512MB")]
     duckdb_memory: String,
-    /// Rows of day, week and month series kept for buckets that are over (0: none are kept).
+    /// Rows kept for buckets that are over: of day, week and month series, and the per-day row counts of
+    /// top-N page breakdowns (0: none are kept).
     #[arg(long, env = "TALLY_ROLLUP_ROWS", default_value_t = 200_000)]
     rollup_rows: usize,
     /// Default hourly Stats/Sites API request limit per team (and per legacy key user).

@@ -19,6 +19,12 @@
 //! read from that bucket on, and the buckets after it are kept again. A partial first week keeps its
 //! label (the range's first date) and is read each time, as is any partial bucket.
 //!
+//! Top-N breakdowns by page, entry page or exit page bound each group by its row count before counting
+//! visitors (`top_groups`); those counts are kept the same way, per site-local day and group, and summed
+//! over the range (additive, so exact). Sessions count in the day of their last event, which adds up to
+//! the range's count only while every session runs forward in time (checked). A breakdown whose days hold
+//! more groups than a quarter of the room is not kept, and is read plainly from then on.
+//!
 //! The same structure keeps one more fact per site: that no stored session ends before it starts (which
 //! lets the totals behind percentages and conversion rates come from sessions). It holds until a write may
 //! store such a session (the store's session-order version).
