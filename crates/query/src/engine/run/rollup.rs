@@ -298,7 +298,12 @@ impl Planner<'_> {
             new > rollups.max_rows / 4
         }) {
             let what = counted(table, by, filters);
-            rollups.oversized.lock().unwrap_or_else(|e| e.into_inner()).insert((site_id, what));
+            let mut oversized = rollups.oversized.lock().unwrap_or_else(|e| e.into_inner());
+            // One entry per filter combination asked: bounded like the rows.
+            if oversized.len() >= rollups.max_rows {
+                oversized.clear();
+            }
+            oversized.insert((site_id, what));
             missing.clear();
         }
         for (d, version) in missing {
