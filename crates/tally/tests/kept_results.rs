@@ -14,16 +14,51 @@ use serde_json::{json, Value};
 /// Beirut's clocks jump from 00:00 to 01:00 on 2024-03-31: that day starts at 01:00.
 const TIMEZONES: &[&str] = &["Etc/UTC", "Europe/Tallinn", "America/Los_Angeles", "Asia/Kathmandu", "Asia/Beirut"];
 
+/// The next of `TIMEZONES`, in turn, so that every one is run.
+fn next_timezone(case: &std::cell::Cell<usize>) -> &'static str {
+    let tz = TIMEZONES[case.get() % TIMEZONES.len()];
+    case.set(case.get() + 1);
+    tz
+}
+
+/// A server in a fresh temporary data directory, keeping at most `rows` rollup rows.
+fn server_with_rollup_rows(rows: &str) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::Builder::new().prefix("tally-rollup-rows").tempdir().unwrap();
+    let server = Server::start_in(dir.path().to_path_buf(), &[("TALLY_ROLLUP_ROWS", rows)]);
+    (dir, server)
+}
+
+/// Imports `before` into every site, checks, imports `after`, checks again.
+fn in_two_rounds(
+    sites: &[(&Server, &String)],
+    before: &[Value],
+    after: &[Value],
+    check: impl Fn(&str) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    for (round, lines) in [("first import", before), ("second import", after)] {
+        for (server, domain) in sites {
+            server.import(domain, lines);
+        }
+        check(round)?;
+    }
+    Ok(())
+}
+
+/// `around` seconds from the midnight (UTC) `day` days after 2024-03-02, as an import timestamp.
+fn near_midnight(day: i64, around: i64) -> String {
+    let ts = chrono::NaiveDate::from_ymd_opt(2024, 3, 2).unwrap().and_hms_opt(0, 0, 0).unwrap()
+        + chrono::Duration::days(day)
+        + chrono::Duration::seconds(around);
+    ts.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
 /// Events over 2024-03-01..04-02 (UTC), clustered around midnights so that sessions cross them.
 fn event() -> impl Strategy<Value = Value> {
     (0u64..25, 0i64..32, -5400i64..5400, prop::bool::weighted(0.2), prop::bool::ANY).prop_map(
         |(user, day, around, custom, chrome)| {
-            let ts = chrono::NaiveDate::from_ymd_opt(2024, 3, 2).unwrap().and_hms_opt(0, 0, 0).unwrap()
-                + chrono::Duration::days(day)
-                + chrono::Duration::seconds(around);
             json!({
                 "name": if custom { "Signup" } else { "pageview" },
-                "timestamp": ts.format("%Y-%m-%d %H:%M:%S").to_string(),
+                "timestamp": near_midnight(day, around),
                 "user_id": user,
                 "pathname": if custom { "/signup" } else { "/" },
                 "country_code": "EE",
@@ -37,18 +72,15 @@ fn event() -> impl Strategy<Value = Value> {
 fn period_series_equal_the_series_without_rollups_after_every_write() {
     let s = Server::start();
     // The reference: the same data on a server that keeps no rollups.
-    let dir = tempfile::Builder::new().prefix("tally-no-rollups").tempdir().unwrap();
-    let plain = Server::start_in(dir.path().to_path_buf(), &[("TALLY_ROLLUP_ROWS", "0")]);
+    let (_dir, plain) = server_with_rollup_rows("0");
     let mut runner = TestRunner::new(ProptestConfig { cases: 6, failure_persistence: None, ..Default::default() });
     let batches = (prop::collection::vec(event(), 1..80), prop::collection::vec(event(), 1..30));
-    // Time zones in turn, so that every one is run.
     let case = std::cell::Cell::new(0usize);
     runner
         .run(&batches, |(before, after)| {
-            let tz = case.get() % TIMEZONES.len();
-            case.set(case.get() + 1);
-            let (domain, key) = s.setup_site("enterprise", json!({"timezone": TIMEZONES[tz]}));
-            let (plain_domain, plain_key) = plain.setup_site("enterprise", json!({"timezone": TIMEZONES[tz]}));
+            let tz = next_timezone(&case);
+            let (domain, key) = s.setup_site("enterprise", json!({"timezone": tz}));
+            let (plain_domain, plain_key) = plain.setup_site("enterprise", json!({"timezone": tz}));
             let check = |round: &str| -> Result<(), TestCaseError> {
                 for metrics in [
                     json!(["visitors", "pageviews", "events", "visits"]),
@@ -94,13 +126,7 @@ fn period_series_equal_the_series_without_rollups_after_every_write() {
                 }
                 Ok(())
             };
-            s.import(&domain, &before);
-            plain.import(&plain_domain, &before);
-            check("first import")?;
-            s.import(&domain, &after);
-            plain.import(&plain_domain, &after);
-            check("second import")?;
-            Ok(())
+            in_two_rounds(&[(&s, &domain), (&plain, &plain_domain)], &before, &after, check)
         })
         .unwrap();
 }
@@ -163,12 +189,9 @@ fn a_session_written_backwards_ends_the_kept_session_order() {
 fn varied_event(flip: bool) -> impl Strategy<Value = Value> {
     (0u64..40, 0i64..20, -5400i64..5400, 0usize..16, 0usize..14, prop::bool::weighted(0.2)).prop_map(
         move |(user, day, around, page, source, custom)| {
-            let ts = chrono::NaiveDate::from_ymd_opt(2024, 3, 2).unwrap().and_hms_opt(0, 0, 0).unwrap()
-                + chrono::Duration::days(day)
-                + chrono::Duration::seconds(around);
             json!({
                 "name": if custom { "Signup" } else { "pageview" },
-                "timestamp": ts.format("%Y-%m-%d %H:%M:%S").to_string(),
+                "timestamp": near_midnight(day, around),
                 "user_id": user,
                 // Skewed, so that the top groups stand out and the pruning has groups to rule out.
                 "pathname": format!("/p{}", if flip { 14 - page * page / 16 } else { page * page / 16 }),
@@ -182,22 +205,19 @@ fn varied_event(flip: bool) -> impl Strategy<Value = Value> {
 #[test]
 fn top_breakdowns_equal_the_breakdowns_without_rollups_after_every_write() {
     let s = Server::start();
-    let dir = tempfile::Builder::new().prefix("tally-no-rollups").tempdir().unwrap();
-    let plain = Server::start_in(dir.path().to_path_buf(), &[("TALLY_ROLLUP_ROWS", "0")]);
+    let (_dir, plain) = server_with_rollup_rows("0");
     // Room for so few rows that the day counts of a breakdown are too many to keep.
-    let tight_dir = tempfile::Builder::new().prefix("tally-tight-rollups").tempdir().unwrap();
-    let tight = Server::start_in(tight_dir.path().to_path_buf(), &[("TALLY_ROLLUP_ROWS", "40")]);
+    let (_tight_dir, tight) = server_with_rollup_rows("40");
     let mut runner = TestRunner::new(ProptestConfig { cases: 5, failure_persistence: None, ..Default::default() });
     let batches =
         (prop::collection::vec(varied_event(false), 20..150), prop::collection::vec(varied_event(true), 20..120));
     let case = std::cell::Cell::new(0usize);
     runner
         .run(&batches, |(before, after)| {
-            let tz = case.get() % TIMEZONES.len();
-            case.set(case.get() + 1);
-            let (domain, key) = s.setup_site("enterprise", json!({"timezone": TIMEZONES[tz]}));
-            let (plain_domain, plain_key) = plain.setup_site("enterprise", json!({"timezone": TIMEZONES[tz]}));
-            let (tight_domain, tight_key) = tight.setup_site("enterprise", json!({"timezone": TIMEZONES[tz]}));
+            let tz = next_timezone(&case);
+            let (domain, key) = s.setup_site("enterprise", json!({"timezone": tz}));
+            let (plain_domain, plain_key) = plain.setup_site("enterprise", json!({"timezone": tz}));
+            let (tight_domain, tight_key) = tight.setup_site("enterprise", json!({"timezone": tz}));
             let check = |round: &str| -> Result<(), TestCaseError> {
                 for (dim, metrics) in [
                     ("event:page", json!(["visitors", "pageviews"])),
@@ -239,15 +259,8 @@ fn top_breakdowns_equal_the_breakdowns_without_rollups_after_every_write() {
                 }
                 Ok(())
             };
-            s.import(&domain, &before);
-            plain.import(&plain_domain, &before);
-            tight.import(&tight_domain, &before);
-            check("first import")?;
-            s.import(&domain, &after);
-            plain.import(&plain_domain, &after);
-            tight.import(&tight_domain, &after);
-            check("second import")?;
-            Ok(())
+            let sites = [(&s, &domain), (&plain, &plain_domain), (&tight, &tight_domain)];
+            in_two_rounds(&sites, &before, &after, check)
         })
         .unwrap();
 }
