@@ -14,13 +14,6 @@ use serde_json::{json, Value};
 /// Beirut's clocks jump from 00:00 to 01:00 on 2024-03-31: that day starts at 01:00.
 const TIMEZONES: &[&str] = &["Etc/UTC", "Europe/Tallinn", "America/Los_Angeles", "Asia/Kathmandu", "Asia/Beirut"];
 
-/// The next of `TIMEZONES`, in turn, so that every one is run.
-fn next_timezone(case: &std::cell::Cell<usize>) -> &'static str {
-    let tz = TIMEZONES[case.get() % TIMEZONES.len()];
-    case.set(case.get() + 1);
-    tz
-}
-
 /// A server in a fresh temporary data directory, keeping at most `rows` rollup rows.
 fn server_with_rollup_rows(rows: &str) -> (tempfile::TempDir, Server) {
     let dir = tempfile::Builder::new().prefix("tally-rollup-rows").tempdir().unwrap();
@@ -28,20 +21,50 @@ fn server_with_rollup_rows(rows: &str) -> (tempfile::TempDir, Server) {
     (dir, server)
 }
 
-/// Imports `before` into every site, checks, imports `after`, checks again.
-fn in_two_rounds(
-    sites: &[(&Server, &String)],
-    before: &[Value],
-    after: &[Value],
-    check: impl Fn(&str) -> Result<(), TestCaseError>,
-) -> Result<(), TestCaseError> {
-    for (round, lines) in [("first import", before), ("second import", after)] {
-        for (server, domain) in sites {
-            server.import(domain, lines);
-        }
-        check(round)?;
-    }
-    Ok(())
+/// Runs `cases` random cases of two batches of import lines. Each case creates the same site on the reference
+/// and on every server, in the next of `TIMEZONES` in turn (so that every one is run); then, after importing
+/// the first batch into all of them and again after the second, asks every server each body twice (with the
+/// site filled in) and requires both answers to equal the reference's.
+fn answers_equal_the_reference(
+    reference: &Server,
+    servers: &[&Server],
+    cases: u32,
+    batches: impl Strategy<Value = (Vec<Value>, Vec<Value>)>,
+    bodies: &[Value],
+) {
+    let mut runner = TestRunner::new(ProptestConfig { cases, failure_persistence: None, ..Default::default() });
+    let case = std::cell::Cell::new(0usize);
+    runner
+        .run(&batches, |(before, after)| {
+            let tz = TIMEZONES[case.get() % TIMEZONES.len()];
+            case.set(case.get() + 1);
+            let sites: Vec<(&Server, String, String)> = std::iter::once(reference)
+                .chain(servers.iter().copied())
+                .map(|server| {
+                    let (domain, key) = server.setup_site("enterprise", json!({"timezone": tz}));
+                    (server, domain, key)
+                })
+                .collect();
+            for (round, lines) in [("first import", &before), ("second import", &after)] {
+                for (server, domain, _) in &sites {
+                    server.import(domain, lines);
+                }
+                for body in bodies {
+                    let ask = |(server, domain, key): &(&Server, String, String)| {
+                        let mut body = body.clone();
+                        body["site_id"] = json!(domain);
+                        server.results(key, body)
+                    };
+                    let expected = ask(&sites[0]);
+                    for (i, site) in sites.iter().enumerate().skip(1) {
+                        prop_assert_eq!(&ask(site), &expected, "{} server {} {} {}", round, i, tz, body);
+                        prop_assert_eq!(&ask(site), &expected, "{} server {} {} {} (asked again)", round, i, tz, body);
+                    }
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
 }
 
 /// `around` seconds from the midnight (UTC) `day` days after 2024-03-02, as an import timestamp.
@@ -73,62 +96,33 @@ fn period_series_equal_the_series_without_rollups_after_every_write() {
     let s = Server::start();
     // The reference: the same data on a server that keeps no rollups.
     let (_dir, plain) = server_with_rollup_rows("0");
-    let mut runner = TestRunner::new(ProptestConfig { cases: 6, failure_persistence: None, ..Default::default() });
+    let mut bodies = Vec::new();
+    for metrics in [
+        json!(["visitors", "pageviews", "events", "visits"]),
+        json!(["visitors", "visits", "bounce_rate", "visit_duration"]),
+    ] {
+        for (range, dim) in [
+            (json!(["2024-03-01", "2024-03-20"]), "time:day"),
+            (json!(["2024-03-03", "2024-03-09"]), "time:day"),
+            (json!(["2024-03-25", "2024-04-04"]), "time:day"),
+            (json!(["2024-03-02T13:30:00+00:00", "2024-03-12T20:00:00+00:00"]), "time:day"),
+            (json!(["2024-02-28", "2024-03-20"]), "time:week"),
+            (json!(["2024-03-06T13:30:00+00:00", "2024-03-21T20:00:00+00:00"]), "time:week"),
+            (json!(["2024-02-10", "2024-04-30"]), "time:month"),
+        ] {
+            for filters in [
+                json!([]),
+                json!([["is", "visit:browser", ["Chrome"]]]),
+                json!([["is", "event:page", ["/"]], ["is_not", "visit:country", ["FR"]]]),
+                json!([["is", "event:name", ["Signup"]]]),
+                json!([["has_done", ["is", "event:page", ["/signup"]]]]),
+            ] {
+                bodies.push(json!({"metrics": metrics, "date_range": range, "dimensions": [dim], "filters": filters}));
+            }
+        }
+    }
     let batches = (prop::collection::vec(event(), 1..80), prop::collection::vec(event(), 1..30));
-    let case = std::cell::Cell::new(0usize);
-    runner
-        .run(&batches, |(before, after)| {
-            let tz = next_timezone(&case);
-            let (domain, key) = s.setup_site("enterprise", json!({"timezone": tz}));
-            let (plain_domain, plain_key) = plain.setup_site("enterprise", json!({"timezone": tz}));
-            let check = |round: &str| -> Result<(), TestCaseError> {
-                for metrics in [
-                    json!(["visitors", "pageviews", "events", "visits"]),
-                    json!(["visitors", "visits", "bounce_rate", "visit_duration"]),
-                ] {
-                    for (range, dim) in [
-                        (json!(["2024-03-01", "2024-03-20"]), "time:day"),
-                        (json!(["2024-03-03", "2024-03-09"]), "time:day"),
-                        (json!(["2024-03-25", "2024-04-04"]), "time:day"),
-                        (json!(["2024-03-02T13:30:00+00:00", "2024-03-12T20:00:00+00:00"]), "time:day"),
-                        (json!(["2024-02-28", "2024-03-20"]), "time:week"),
-                        (json!(["2024-03-06T13:30:00+00:00", "2024-03-21T20:00:00+00:00"]), "time:week"),
-                        (json!(["2024-02-10", "2024-04-30"]), "time:month"),
-                    ] {
-                        for filters in [
-                            json!([]),
-                            json!([["is", "visit:browser", ["Chrome"]]]),
-                            json!([["is", "event:page", ["/"]], ["is_not", "visit:country", ["FR"]]]),
-                            json!([["is", "event:name", ["Signup"]]]),
-                            json!([["has_done", ["is", "event:page", ["/signup"]]]]),
-                        ] {
-                            let body = json!({
-                                "site_id": domain, "metrics": metrics, "date_range": range, "dimensions": [dim],
-                                "filters": filters
-                            });
-                            let first = s.results(&key, body.clone());
-                            let again = s.results(&key, body.clone());
-                            let mut same = body.clone();
-                            same["site_id"] = json!(plain_domain);
-                            let reference = plain.results(&plain_key, same);
-                            prop_assert_eq!(&first, &reference, "{} {} {} {}", round, metrics, range, filters);
-                            prop_assert_eq!(
-                                &again,
-                                &reference,
-                                "{} {} {} {} (asked again)",
-                                round,
-                                metrics,
-                                range,
-                                filters
-                            );
-                        }
-                    }
-                }
-                Ok(())
-            };
-            in_two_rounds(&[(&s, &domain), (&plain, &plain_domain)], &before, &after, check)
-        })
-        .unwrap();
+    answers_equal_the_reference(&plain, &[&s], 6, batches, &bodies);
 }
 
 #[test]
@@ -208,61 +202,32 @@ fn top_breakdowns_equal_the_breakdowns_without_rollups_after_every_write() {
     let (_dir, plain) = server_with_rollup_rows("0");
     // Room for so few rows that the day counts of a breakdown are too many to keep.
     let (_tight_dir, tight) = server_with_rollup_rows("40");
-    let mut runner = TestRunner::new(ProptestConfig { cases: 5, failure_persistence: None, ..Default::default() });
+    let mut bodies = Vec::new();
+    for (dim, metrics) in [
+        ("event:page", json!(["visitors", "pageviews"])),
+        ("visit:source", json!(["visitors", "visits", "bounce_rate"])),
+        ("visit:entry_page", json!(["visitors", "visits"])),
+    ] {
+        for range in [
+            json!(["2024-03-01", "2024-03-25"]),
+            json!(["2024-03-04", "2024-03-09"]),
+            json!(["2024-03-02T13:30:00+00:00", "2024-03-12T20:00:00+00:00"]),
+        ] {
+            for filters in [
+                json!([]),
+                json!([["is", "visit:browser", ["Chrome"]]]),
+                json!([["has_done", ["is", "event:name", ["Signup"]]]]),
+            ] {
+                for limit in [1, 3] {
+                    bodies.push(json!({"metrics": metrics, "date_range": range, "dimensions": [dim],
+                                       "filters": filters, "pagination": {"limit": limit}}));
+                }
+            }
+        }
+    }
     let batches =
         (prop::collection::vec(varied_event(false), 20..150), prop::collection::vec(varied_event(true), 20..120));
-    let case = std::cell::Cell::new(0usize);
-    runner
-        .run(&batches, |(before, after)| {
-            let tz = next_timezone(&case);
-            let (domain, key) = s.setup_site("enterprise", json!({"timezone": tz}));
-            let (plain_domain, plain_key) = plain.setup_site("enterprise", json!({"timezone": tz}));
-            let (tight_domain, tight_key) = tight.setup_site("enterprise", json!({"timezone": tz}));
-            let check = |round: &str| -> Result<(), TestCaseError> {
-                for (dim, metrics) in [
-                    ("event:page", json!(["visitors", "pageviews"])),
-                    ("visit:source", json!(["visitors", "visits", "bounce_rate"])),
-                    ("visit:entry_page", json!(["visitors", "visits"])),
-                ] {
-                    for range in [
-                        json!(["2024-03-01", "2024-03-25"]),
-                        json!(["2024-03-04", "2024-03-09"]),
-                        json!(["2024-03-02T13:30:00+00:00", "2024-03-12T20:00:00+00:00"]),
-                    ] {
-                        for filters in [
-                            json!([]),
-                            json!([["is", "visit:browser", ["Chrome"]]]),
-                            json!([["has_done", ["is", "event:name", ["Signup"]]]]),
-                        ] {
-                            for limit in [1, 3] {
-                                let body = json!({
-                                    "site_id": domain, "metrics": metrics, "date_range": range,
-                                    "dimensions": [dim], "filters": filters, "pagination": {"limit": limit}
-                                });
-                                let first = s.results(&key, body.clone());
-                                let again = s.results(&key, body.clone());
-                                let mut same = body.clone();
-                                same["site_id"] = json!(plain_domain);
-                                let reference = plain.results(&plain_key, same);
-                                let mut tight_body = body.clone();
-                                tight_body["site_id"] = json!(tight_domain);
-                                let tight_first = tight.results(&tight_key, tight_body.clone());
-                                let tight_again = tight.results(&tight_key, tight_body);
-                                let what = format!("{round} {dim} {range} {filters} {limit}");
-                                prop_assert_eq!(&first, &reference, "{}", what);
-                                prop_assert_eq!(&again, &reference, "{} (asked again)", what);
-                                prop_assert_eq!(&tight_first, &reference, "{} (little room)", what);
-                                prop_assert_eq!(&tight_again, &reference, "{} (little room, asked again)", what);
-                            }
-                        }
-                    }
-                }
-                Ok(())
-            };
-            let sites = [(&s, &domain), (&plain, &plain_domain), (&tight, &tight_domain)];
-            in_two_rounds(&sites, &before, &after, check)
-        })
-        .unwrap();
+    answers_equal_the_reference(&plain, &[&s, &tight], 5, batches, &bodies);
 }
 
 #[test]
