@@ -66,6 +66,7 @@ impl Runner for StoreRunner {
                         SqlValue::Date(d) => Cell::Text(d.to_string()),
                         SqlValue::Timestamp(t) => Cell::Text(t.to_string()),
                         SqlValue::TextList(l) => Cell::Text(l.join(",")),
+                        SqlValue::Blob(b) => Cell::Bytes(b),
                     })
                     .collect()
             })

@@ -254,6 +254,7 @@ fn to_sql_value(v: &SqlValue) -> Value {
         SqlValue::Date(d) => Value::Date32((*d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32),
         SqlValue::Decimal(d) => Value::Double(d.to_f64().unwrap_or(0.0)),
         SqlValue::TextList(l) => list(l),
+        SqlValue::Blob(b) => Value::Blob(b.clone()),
     }
 }
 
@@ -289,6 +290,7 @@ fn from_value(v: Value) -> SqlValue {
                 .unwrap_or(SqlValue::Null)
         }
         Value::Text(s) | Value::Enum(s) => SqlValue::Text(s),
+        Value::Blob(b) => SqlValue::Blob(b),
         Value::Date32(d) => {
             SqlValue::Date(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(d as i64))
         }

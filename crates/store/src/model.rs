@@ -116,6 +116,8 @@ pub enum SqlValue {
     Date(NaiveDate),
     Decimal(Decimal),
     TextList(Vec<String>),
+    /// Bytes (read back only: the sets of `tally_uniq_state`).
+    Blob(Vec<u8>),
 }
 
 impl SqlValue {

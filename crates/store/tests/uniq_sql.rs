@@ -1,5 +1,6 @@
 //! `tally_uniq` inside the real embedded DuckDB: exact where Plausible's `uniq` is exact, within 2% above,
-//! deterministic under DuckDB's parallel aggregation, and NULL-skipping like `count(DISTINCT)`.
+//! deterministic under DuckDB's parallel aggregation, and NULL-skipping like `count(DISTINCT)`; and
+//! `tally_uniq_state`, whose sets of parts merge into the set of the whole.
 
 use tally_store::duck::DuckEventStore;
 use tally_store::{EventStore, SqlValue};
@@ -56,4 +57,34 @@ fn deterministic_nulls_skipped_empty_is_zero() {
     assert_eq!(int(&r[0]), 0);
     let r = &s.query("SELECT tally_uniq(CAST(i AS UBIGINT)) FILTER (WHERE i < 4) FROM range(10) t(i)", &[]).unwrap()[0];
     assert_eq!(int(&r[0]), 4);
+}
+
+fn set(v: &SqlValue) -> tally_uniq::UniqSet {
+    match v {
+        SqlValue::Blob(b) => tally_uniq::UniqSet::from_bytes(b).expect("a set"),
+        other => panic!("not bytes: {other:?}"),
+    }
+}
+
+#[test]
+fn states_of_parts_merge_into_the_count_of_the_whole() {
+    let (_dir, s) = store();
+    // Values repeat across parts, so the parts' counts add up to more than the whole's.
+    let rows = "(SELECT i % 5 AS part, i % 2 AS g, CAST((i * 7) % 150000 AS UBIGINT) AS v FROM range(600000) t(i))";
+    let whole = s.query(&format!("SELECT g, tally_uniq(v), tally_uniq_state(v) FROM {rows} GROUP BY g ORDER BY g"), &[]);
+    let whole = whole.unwrap();
+    let parts = s.query(&format!("SELECT g, tally_uniq_state(v) FROM {rows} GROUP BY part, g ORDER BY g"), &[]).unwrap();
+    assert_eq!(parts.len(), 10);
+    for w in &whole {
+        let mut of_whole = set(&w[2]);
+        assert_eq!(of_whole.estimate() as i64, int(&w[1]), "the state counts what tally_uniq counts");
+        assert!(!of_whole.is_exact(), "above the exact limit, so the merge must sample alike");
+        let mut merged = tally_uniq::UniqSet::new();
+        for p in parts.iter().filter(|p| p[0] == w[0]) {
+            merged.merge_from(&set(&p[1]));
+        }
+        assert_eq!(merged.to_bytes(), of_whole.to_bytes());
+    }
+    let empty = &s.query("SELECT tally_uniq_state(CAST(i AS UBIGINT)) FROM range(3) t(i) WHERE i > 5", &[]).unwrap()[0];
+    assert_eq!(set(&empty[0]).estimate(), 0);
 }

@@ -37,6 +37,11 @@ pub trait Dialect: Send + Sync {
     /// Distinct count as Plausible counts (ClickHouse `uniq`): exact up to 65,536 distinct values per
     /// group, an adaptive-sampling estimate (error well under 2%) above.
     fn uniq(&self, expr: &str) -> String;
+    /// The set `uniq` counts, as bytes that `tally_uniq::UniqSet::from_bytes` reads (`None`: the store has
+    /// no such aggregate, and sets are not kept).
+    fn uniq_state(&self, _expr: &str) -> Option<String> {
+        None
+    }
 }
 
 pub struct DuckDb;
@@ -85,5 +90,8 @@ impl Dialect for DuckDb {
     /// `tally_uniq` is the store's aggregate (crates/store/src/uniq.rs).
     fn uniq(&self, expr: &str) -> String {
         format!("tally_uniq({expr})")
+    }
+    fn uniq_state(&self, expr: &str) -> Option<String> {
+        Some(format!("tally_uniq_state({expr})"))
     }
 }

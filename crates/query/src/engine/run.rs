@@ -20,6 +20,8 @@ pub enum Cell {
     Int(i64),
     Float(f64),
     Text(String),
+    /// A set of `Dialect::uniq_state`, as bytes.
+    Bytes(Vec<u8>),
 }
 
 impl Cell {
@@ -28,7 +30,7 @@ impl Cell {
             Cell::Int(i) => Some(*i as f64),
             Cell::Float(f) => Some(*f),
             Cell::Text(t) => t.parse().ok(),
-            Cell::Null => None,
+            Cell::Null | Cell::Bytes(_) => None,
         }
     }
     fn json(&self) -> Value {
@@ -37,6 +39,7 @@ impl Cell {
             Cell::Int(i) => json!(i),
             Cell::Float(f) => json!(f),
             Cell::Text(t) => json!(t),
+            Cell::Bytes(_) => Value::Null,
         }
     }
 }
