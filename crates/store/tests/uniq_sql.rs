@@ -71,9 +71,11 @@ fn states_of_parts_merge_into_the_count_of_the_whole() {
     let (_dir, s) = store();
     // Values repeat across parts, so the parts' counts add up to more than the whole's.
     let rows = "(SELECT i % 5 AS part, i % 2 AS g, CAST((i * 7) % 150000 AS UBIGINT) AS v FROM range(600000) t(i))";
-    let whole = s.query(&format!("SELECT g, tally_uniq(v), tally_uniq_state(v) FROM {rows} GROUP BY g ORDER BY g"), &[]);
+    let whole =
+        s.query(&format!("SELECT g, tally_uniq(v), tally_uniq_state(v) FROM {rows} GROUP BY g ORDER BY g"), &[]);
     let whole = whole.unwrap();
-    let parts = s.query(&format!("SELECT g, tally_uniq_state(v) FROM {rows} GROUP BY part, g ORDER BY g"), &[]).unwrap();
+    let parts =
+        s.query(&format!("SELECT g, tally_uniq_state(v) FROM {rows} GROUP BY part, g ORDER BY g"), &[]).unwrap();
     assert_eq!(parts.len(), 10);
     for w in &whole {
         let mut of_whole = set(&w[2]);

@@ -205,6 +205,7 @@ fn top_breakdowns_equal_the_breakdowns_without_rollups_after_every_write() {
     let mut bodies = Vec::new();
     for (dim, metrics) in [
         ("event:page", json!(["visitors", "pageviews"])),
+        ("event:page", json!(["visitors", "visits", "events"])),
         ("visit:source", json!(["visitors", "visits", "bounce_rate"])),
         ("visit:entry_page", json!(["visitors", "visits"])),
     ] {

@@ -417,7 +417,11 @@ mod tests {
             // Merging the decoded halves gives the whole.
             let (mut a, mut b) = (UniqSet::new(), UniqSet::new());
             for v in 0..n {
-                if v % 3 == 0 { a.insert(v * 7) } else { b.insert(v * 7) }
+                if v % 3 == 0 {
+                    a.insert(v * 7)
+                } else {
+                    b.insert(v * 7)
+                }
             }
             let mut merged = UniqSet::from_bytes(&a.to_bytes()).unwrap();
             merged.merge_from(&UniqSet::from_bytes(&b.to_bytes()).unwrap());
@@ -447,7 +451,11 @@ mod tests {
             let mut c = UniqSet::new();
             for v in 0..small {
                 let value = big - overlap + v;
-                if v % 2 == 0 { b.insert(value) } else { c.insert(value) }
+                if v % 2 == 0 {
+                    b.insert(value)
+                } else {
+                    c.insert(value)
+                }
             }
             let mut merged = UniqSet::new();
             for s in [&a, &b, &c] {
@@ -457,7 +465,11 @@ mod tests {
             assert_eq!(UniqSet::estimate_union(&[&a, &b, &c]), want, "big={big} small={small}");
             assert_eq!(UniqSet::estimate_union(&[&c, &a, &b]), want, "big={big} small={small}");
             a.flush();
-            assert_eq!(UniqSet::estimate_union(&[&b, &a]), { let mut m = a.clone(); m.merge_from(&b); m.estimate() });
+            assert_eq!(UniqSet::estimate_union(&[&b, &a]), {
+                let mut m = a.clone();
+                m.merge_from(&b);
+                m.estimate()
+            });
         }
         assert_eq!(UniqSet::estimate_union(&[]), 0);
     }

@@ -45,6 +45,7 @@ impl Cell {
 }
 
 pub mod rollup;
+mod sets;
 
 /// Executes SQL against the event store.
 pub trait Runner {
@@ -105,6 +106,9 @@ enum Agg {
     SessionPageviews,
     /// Number of sessions (denominator of session averages).
     Sessions,
+    /// The sets `Visitors` and `Visits` count (`Dialect::uniq_state`), for kept parts of a range (`sets`).
+    VisitorsSet,
+    VisitsSet,
 }
 
 struct Planner<'a> {
@@ -188,6 +192,8 @@ impl<'a> Planner<'a> {
                 (Agg::Duration, _) => "sum(duration)".into(),
                 (Agg::SessionPageviews, _) => "sum(pageviews)".into(),
                 (Agg::Sessions, _) => "count(*)".into(),
+                (Agg::VisitorsSet, _) => c.d.uniq_state("user_id").unwrap_or_else(|| "NULL".into()),
+                (Agg::VisitsSet, _) => c.d.uniq_state("session_id").unwrap_or_else(|| "NULL".into()),
             }));
         }
         // Bounce rate with a top-level page filter: only sessions that entered on a matching page count.
@@ -604,6 +610,8 @@ impl Acc {
             Agg::Duration => &mut self.duration,
             Agg::SessionPageviews => &mut self.session_pageviews,
             Agg::Sessions => &mut self.sessions,
+            // Read only for kept parts of a range, and counted before any row gets here.
+            Agg::VisitorsSet | Agg::VisitsSet => return,
         };
         *slot = v;
         self.native = true;
@@ -654,10 +662,8 @@ fn top_groups(
     bounds.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut n = 2 * wanted;
     loop {
-        p.restrict = Some(bounds[..n].iter().map(|b| b.0.clone()).collect());
-        let groups = p.aggregate(table, dims, &p.q.filters, aggs);
-        p.restrict = None;
-        let groups = groups?;
+        let candidates = bounds[..n].iter().map(|b| b.0.clone()).collect();
+        let groups = p.aggregate_restricted(table, dims, &q.filters, aggs, candidates)?;
         let mut visitors: Vec<f64> = groups.iter().map(|g| g.1.get(vi).and_then(Cell::f64).unwrap_or(0.0)).collect();
         visitors.sort_by(|a, b| b.total_cmp(a));
         let Some(&floor) = visitors.get(wanted - 1) else { return Ok(None) };

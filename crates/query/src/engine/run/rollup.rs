@@ -23,12 +23,15 @@
 //! visitors (`top_groups`); those counts are kept the same way, per site-local day and group, and summed
 //! over the range (additive, so exact). Sessions count in the day of their last event, which adds up to
 //! the range's count only while every session runs forward in time (checked). A breakdown whose days hold
-//! more groups than a quarter of the room is not kept, and is read plainly from then on.
+//! more groups than a quarter of the room is not kept, and is read plainly from then on. The candidates'
+//! own aggregates (visitor sets and counts) are kept over the range's whole past days, in a room of their own
+//! (`sets`).
 //!
 //! The same structure keeps one more fact per site: that no stored session ends before it starts (which
 //! lets the totals behind percentages and conversion rates come from sessions). It holds until a write may
 //! store such a session (the store's session-order version).
 
+use super::sets::KeptSets;
 use super::{offsets, Agg, Group, Planner};
 use crate::ast::{Dimension, Filter};
 use crate::engine::sql::Table;
@@ -72,7 +75,12 @@ pub struct PeriodRollups {
     /// Per site: the row counts (table, dimension and filters spelled out) whose days had more groups than
     /// a quarter of `max_rows`. Kept, they would push everything else out; they are read plainly instead.
     oversized: Mutex<HashSet<(i64, String)>>,
+    /// The kept sets of top-N candidates (`sets`), in a room of `max_rows × HASHES_PER_ROW` hashes.
+    pub(super) sets: KeptSets,
 }
+
+/// Hashes (8 bytes) the kept sets may hold per row of room (a kept row takes a few hundred bytes).
+const HASHES_PER_ROW: usize = 32;
 
 impl PeriodRollups {
     pub fn new(max_rows: usize) -> Self {
@@ -81,6 +89,7 @@ impl PeriodRollups {
             max_rows,
             sessions_forward: Mutex::default(),
             oversized: Mutex::default(),
+            sets: KeptSets::new(max_rows.saturating_mul(HASHES_PER_ROW)),
         }
     }
 
@@ -115,10 +124,10 @@ impl PeriodRollups {
 }
 
 /// A whole site-local bucket inside the range that is over: its first date and UTC instants `[start, end)`.
-struct Bucket {
+pub(super) struct Bucket {
     date: NaiveDate,
-    start: NaiveDateTime,
-    end: NaiveDateTime,
+    pub(super) start: NaiveDateTime,
+    pub(super) end: NaiveDateTime,
 }
 
 /// What a row-count rollup counts, spelled out (for [`PeriodRollups::oversized`]).
@@ -139,7 +148,7 @@ fn dated(groups: Vec<Group>) -> Option<Vec<(NaiveDate, Group)>> {
 
 /// Whether every filter decides on each row of `table` alone, from the row's own columns and the filter's
 /// values (see the module documentation).
-fn row_local(filters: &[Filter], table: Table) -> bool {
+pub(super) fn row_local(filters: &[Filter], table: Table) -> bool {
     let allowed = |d: &Dimension| match d {
         Dimension::Goal
         | Dimension::CountryName
@@ -320,7 +329,7 @@ impl Planner<'_> {
 
     /// The site-local buckets (days, weeks or months) wholly inside the queried range that ended before `now`,
     /// in order.
-    fn whole_past_buckets(&self, dim: &Dimension, now: NaiveDateTime) -> Vec<Bucket> {
+    pub(super) fn whole_past_buckets(&self, dim: &Dimension, now: NaiveDateTime) -> Vec<Bucket> {
         let tz = self.q.timezone;
         // A day starts at its first midnight, or where the clocks land when they jump over midnight.
         let start_of = |d: NaiveDate| {
@@ -357,7 +366,7 @@ impl Planner<'_> {
     }
 
     /// `aggregate` over `[from, to]` instead of the query's range.
-    fn aggregate_between(
+    pub(super) fn aggregate_between(
         &mut self,
         from: NaiveDateTime,
         to: NaiveDateTime,
