@@ -1,19 +1,24 @@
 //! Kept sets of the candidates of a top-N breakdown: the visitor (and visit) sets and the counts of each
 //! candidate group over the whole past days of a range, merged at query time with the rest of the range.
 //!
-//! A top-N breakdown by page (`top_groups`) counts visitors for its candidate groups only, but over every
-//! event of the range: at 10M events that is most of a top-pages query. `uniq`'s set is a function of the
-//! values alone, so the set of a range is exactly the merge of the sets of its parts. Here the part made of
-//! the range's whole site-local days that are over (the span) is kept per candidate group, as the set
-//! itself (`Dialect::uniq_state`) and as counts; each request reads the rest (a partial first day, the
-//! current day) and merges. Validity comes from the store's data version over the span, read before the
+//! A top-N breakdown by page, entry page or exit page (`top_groups`) counts visitors for its candidate
+//! groups only, but over every row of the range: at 10M events that is most of a top-pages query. `uniq`'s set is a function of the
+//! values alone, so the set of a range is exactly the merge of the sets of its parts. Here the part from the
+//! range's start to the end of its last whole site-local day that is over (the span) is kept per candidate
+//! group, as the set itself (`Dialect::uniq_state`) and as counts; each request reads the rest (the current
+//! day, or a partial last day) and merges. Validity comes from the store's data version over the span, read before the
 //! rows, as for period rollups: any write to the span's days makes every kept group of it stale.
 //!
-//! Only events are kept this way (a session belongs to every range it overlaps, so the parts of a range
-//! would share sessions, and its counts would not add up), only with filters that decide on a row alone,
-//! and only for aggregates that merge exactly: `uniq` sets and row counts. The room is counted in hashes
-//! (8 bytes each; a set holds at most 65,536), separately from the period rollups' rows; when full, the
-//! kept sets are dropped and rebuilt.
+//! Only filters that decide on a row alone qualify, and only aggregates that merge exactly: `uniq` sets, and
+//! on events row counts. On sessions (entry and exit pages) only visitor sets are kept: a session belongs to
+//! every part of the range it overlaps, which a set absorbs but a count would not. The parts' sets make the
+//! range's only while every session runs forward (then a session overlapping the range overlaps one of its
+//! parts; a backward one could fall between two), which is checked and kept as for the row counts. A write of
+//! a session touches every day from its start to its last event, so a session entering, leaving or changing
+//! within a span always changes the span's version.
+//!
+//! The room is counted in hashes (8 bytes each; a set holds at most 65,536), separately from the period
+//! rollups' rows; when full, the kept sets are dropped and rebuilt.
 
 use super::rollup::row_local;
 use super::{Agg, Cell, Group, Planner};
@@ -28,11 +33,12 @@ use tally_uniq::UniqSet;
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct SpanKey {
     site_id: i64,
+    table: Table,
     aggs: Vec<Agg>,
     /// The query's filters (all row-local), spelled out.
     filters: String,
     by: Dimension,
-    /// The span's UTC instants `[from, to)`: whole site-local days.
+    /// The span's UTC instants `[from, to)`: the range's start to the end of a site-local day.
     from: NaiveDateTime,
     to: NaiveDateTime,
 }
@@ -159,11 +165,12 @@ impl KeptSets {
 }
 
 /// The aggregate read for a part: sets instead of counts of distinct values (`None`: it does not merge).
-fn part_agg(a: Agg) -> Option<Agg> {
-    match a {
-        Agg::Visitors => Some(Agg::VisitorsSet),
-        Agg::Visits => Some(Agg::VisitsSet),
-        Agg::Pageviews | Agg::Events | Agg::Sessions => Some(a),
+/// Parts of a range share the sessions that overlap both, so on sessions only sets merge.
+fn part_agg(a: Agg, table: Table) -> Option<Agg> {
+    match (a, table) {
+        (Agg::Visitors, _) => Some(Agg::VisitorsSet),
+        (Agg::Visits, Table::Events) => Some(Agg::VisitsSet),
+        (Agg::Pageviews | Agg::Events | Agg::Sessions, Table::Events) => Some(a),
         _ => None,
     }
 }
@@ -218,19 +225,25 @@ impl Planner<'_> {
     ) -> Result<Option<Vec<Group>>, String> {
         let runner = self.runner;
         let (Some(rollups), [by]) = (runner.period_rollups(), dims) else { return Ok(None) };
-        let part_aggs: Option<Vec<Agg>> = aggs.iter().map(|a| part_agg(*a)).collect();
+        let part_aggs: Option<Vec<Agg>> = aggs.iter().map(|a| part_agg(*a, table)).collect();
         let (Some(part_aggs), Some(wanted)) = (part_aggs, values.iter().map(Value::of).collect::<Option<Vec<_>>>())
         else {
             return Ok(None);
         };
-        if table != Table::Events || self.ctx.d.uniq_state("user_id").is_none() || !row_local(filters, table) {
+        if self.ctx.d.uniq_state("user_id").is_none() || !row_local(filters, table) {
             return Ok(None);
         }
+        if table == Table::Sessions && !self.sessions_run_forward()? {
+            return Ok(None);
+        }
+        // The span: from the range's start (a partial first day is over too) to the end of its last whole day
+        // that is over.
         let days = self.whole_past_buckets(&Dimension::TimeDay, self.q.now.naive_utc());
-        let (Some(head), Some(tail)) = (days.first(), days.last()) else { return Ok(None) };
-        let (from, to) = (head.start, tail.end);
+        let Some(tail) = days.last() else { return Ok(None) };
+        let (from, to) = (self.ctx.first, tail.end);
         let key = SpanKey {
             site_id: self.ctx.site_id,
+            table,
             aggs: aggs.to_vec(),
             filters: format!("{filters:?}"),
             by: by.clone(),
@@ -254,12 +267,8 @@ impl Planner<'_> {
             found.extend(groups.iter().cloned());
             rollups.sets.put(key, version, groups);
         }
-        // The rest of the range: before the first whole day, and from the end of the last one.
+        // The rest of the range.
         let mut rest: Vec<HashMap<Value, Vec<Part>>> = Vec::new();
-        if self.ctx.first < from {
-            let Some(part) = read(self, self.ctx.first, from - second, &wanted)? else { return Ok(None) };
-            rest.push(part);
-        }
         if to <= self.ctx.last {
             let Some(part) = read(self, to, self.ctx.last, &wanted)? else { return Ok(None) };
             rest.push(part);
