@@ -38,7 +38,7 @@ use crate::engine::sql::Table;
 use crate::parse::date_range::local_instant;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeZone};
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct BucketKey {
@@ -77,7 +77,15 @@ pub struct PeriodRollups {
     oversized: Mutex<HashSet<(i64, String)>>,
     /// The kept sets of top-N candidates (`sets`), in a room of `max_rows × HASHES_PER_ROW` hashes.
     pub(super) sets: KeptSets,
+    /// Per site and row count (with the range's start): the kept days' rows last summed (weak: the sum
+    /// holds none of them alive, and a dropped one never matches again), and their sum.
+    sums: Mutex<HashMap<(i64, String), KeptSum>>,
 }
+
+type KeptSum = (Vec<Weak<Vec<Group>>>, Arc<Vec<(super::Cell, i64)>>);
+
+/// Sums of kept days remembered at most (each a few hundred groups).
+const MAX_SUMS: usize = 256;
 
 /// Hashes (8 bytes) the kept sets may hold per row of room (a kept row takes a few hundred bytes).
 const HASHES_PER_ROW: usize = 32;
@@ -90,7 +98,24 @@ impl PeriodRollups {
             sessions_forward: Mutex::default(),
             oversized: Mutex::default(),
             sets: KeptSets::new(max_rows.saturating_mul(HASHES_PER_ROW)),
+            sums: Mutex::default(),
         }
+    }
+
+    /// The sum last kept for these kept days (the very same rows, in the same order).
+    fn kept_sum(&self, site_id: i64, what: &str, days: &[Arc<Vec<Group>>]) -> Option<Arc<Vec<(super::Cell, i64)>>> {
+        let sums = self.sums.lock().unwrap_or_else(|e| e.into_inner());
+        let (of, sum) = sums.get(&(site_id, what.to_string()))?;
+        let same = of.len() == days.len() && of.iter().zip(days).all(|(w, a)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(a)));
+        same.then(|| sum.clone())
+    }
+
+    fn keep_sum(&self, site_id: i64, what: String, days: &[Arc<Vec<Group>>], sum: Arc<Vec<(super::Cell, i64)>>) {
+        let mut sums = self.sums.lock().unwrap_or_else(|e| e.into_inner());
+        if sums.len() >= MAX_SUMS {
+            sums.clear();
+        }
+        sums.insert((site_id, what), (days.iter().map(Arc::downgrade).collect(), sum));
     }
 
     pub(super) fn sessions_forward_at(&self, site_id: i64) -> Option<u64> {
@@ -128,6 +153,32 @@ pub(super) struct Bucket {
     date: NaiveDate,
     pub(super) start: NaiveDateTime,
     pub(super) end: NaiveDateTime,
+}
+
+/// The row counts of `[day, group]` rows summed per group, on top of `base`; `None` if a row is not one.
+fn sum_counts<'a>(
+    chunks: impl Iterator<Item = &'a [Group]>,
+    base: &'a [(super::Cell, i64)],
+) -> Option<Vec<(super::Cell, i64)>> {
+    #[derive(PartialEq, Eq, Hash)]
+    enum Value<'a> {
+        Text(&'a str),
+        Int(i64),
+    }
+    let value = |cell: &'a super::Cell| match cell {
+        super::Cell::Text(t) => Some(Value::Text(t)),
+        super::Cell::Int(i) => Some(Value::Int(*i)),
+        _ => None,
+    };
+    let mut sums: HashMap<Value, (&super::Cell, i64)> = HashMap::new();
+    for (cell, n) in base {
+        sums.insert(value(cell)?, (cell, *n));
+    }
+    for (dims, aggs) in chunks.flat_map(|c| c.iter()) {
+        let (cell, n) = (dims.get(1)?, aggs.first().and_then(super::Cell::f64)?);
+        sums.entry(value(cell)?).or_insert((cell, 0)).1 += n as i64;
+    }
+    Some(sums.into_values().map(|(cell, n)| (cell.clone(), n)).collect())
 }
 
 /// What a row-count rollup counts, spelled out (for [`PeriodRollups::oversized`]).
@@ -222,24 +273,24 @@ impl Planner<'_> {
         else {
             return Ok(None);
         };
-        #[derive(PartialEq, Eq, Hash)]
-        enum Value<'a> {
-            Text(&'a str),
-            Int(i64),
-        }
-        let mut sums: HashMap<Value, (&super::Cell, i64)> = HashMap::new();
-        for (dims, aggs) in chunks.iter().flat_map(|c| c.iter()) {
-            let (Some(cell), Some(n)) = (dims.get(1), aggs.first().and_then(super::Cell::f64)) else {
-                return Ok(None);
-            };
-            let value = match cell {
-                super::Cell::Text(t) => Value::Text(t),
-                super::Cell::Int(i) => Value::Int(*i),
-                _ => return Ok(None),
-            };
-            sums.entry(value).or_insert((cell, 0)).1 += n as i64;
-        }
-        Ok(Some(sums.into_values().map(|(cell, n)| (vec![cell.clone()], vec![super::Cell::Int(n)])).collect()))
+        // The kept days (between the part read before them and the rows read after) are summed once for the
+        // same kept rows: tens of thousands of rows over a long range.
+        let (site_id, what) = (self.ctx.site_id, format!("{} {:?}", counted(table, by, filters), self.ctx.first));
+        // `aggregate_by_bucket` gives the part before the first whole day, the kept days, and the rows read after.
+        let Some((part, rest)) = chunks.split_first() else { return Ok(None) };
+        let Some((fresh, kept)) = rest.split_last() else { return Ok(None) };
+        let memo = rollups.kept_sum(site_id, &what, kept);
+        let base = match memo {
+            Some(sum) => sum,
+            None => {
+                let Some(sum) = sum_counts(kept.iter().map(|c| c.as_slice()), &[]) else { return Ok(None) };
+                let sum = Arc::new(sum);
+                rollups.keep_sum(site_id, what, kept, sum.clone());
+                sum
+            }
+        };
+        Ok(sum_counts([part.as_slice(), fresh.as_slice()].into_iter(), &base)
+            .map(|sum| sum.into_iter().map(|(cell, n)| (vec![cell], vec![super::Cell::Int(n)])).collect()))
     }
 
     /// The groups of `[period, by]` (or `[period]`) over the query's range, with the whole buckets that are
