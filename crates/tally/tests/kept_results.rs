@@ -106,6 +106,8 @@ fn period_series_equal_the_series_without_rollups_after_every_write() {
             (json!(["2024-03-03", "2024-03-09"]), "time:day"),
             (json!(["2024-03-25", "2024-04-04"]), "time:day"),
             (json!(["2024-03-02T13:30:00+00:00", "2024-03-12T20:00:00+00:00"]), "time:day"),
+            // The same partial first day from a later instant: kept apart.
+            (json!(["2024-03-02T23:59:00+00:00", "2024-03-10T00:00:00+00:00"]), "time:day"),
             (json!(["2024-02-28", "2024-03-20"]), "time:week"),
             (json!(["2024-03-06T13:30:00+00:00", "2024-03-21T20:00:00+00:00"]), "time:week"),
             (json!(["2024-02-10", "2024-04-30"]), "time:month"),
@@ -289,5 +291,26 @@ fn a_session_across_the_end_of_the_kept_days_counts_once() {
                                "pagination": {"limit": 1}});
     for _ in 0..2 {
         assert_eq!(s.results(&key, visitors_only.clone()), json!([{"dimensions": ["/a"], "metrics": [2]}]));
+    }
+}
+
+#[test]
+fn a_partial_first_day_is_kept_from_the_range_start_only() {
+    let s = Server::start();
+    let (domain, key) = s.setup_site("enterprise", json!({}));
+    let at = |user: u64, time: &str| json!({"timestamp": format!("2024-03-{time}"), "user_id": user, "pathname": "/"});
+    s.import(&domain, &[at(1, "02 14:00:00"), at(2, "02 23:00:00"), at(3, "03 10:00:00")]);
+    let day = |from: &str| {
+        let body = json!({"site_id": domain, "metrics": ["visitors"], "dimensions": ["time:day"],
+                          "date_range": [from, "2024-03-03T23:59:59+00:00"]});
+        s.results(&key, body)
+    };
+    let series = |first: u64| {
+        json!([{"dimensions": ["2024-03-02"], "metrics": [first]}, {"dimensions": ["2024-03-03"], "metrics": [1]}])
+    };
+    // Each range's first day is over and partial; each is kept from its own start.
+    for _ in 0..2 {
+        assert_eq!(day("2024-03-02T13:30:00+00:00"), series(2));
+        assert_eq!(day("2024-03-02T20:00:00+00:00"), series(1));
     }
 }

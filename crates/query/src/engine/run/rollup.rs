@@ -16,8 +16,9 @@
 //! Only the main events and sessions aggregates of such a query use rollups. The rest of what it reads (the
 //! totals behind percentages and conversion rates, time on page, scroll depth, imported rows) and every
 //! other query read the store as before. After a write to a bucket in the middle of a range, the range is
-//! read from that bucket on, and the buckets after it are kept again. A partial first week keeps its
-//! label (the range's first date) and is read each time, as is any partial bucket.
+//! read from that bucket on, and the buckets after it are kept again. A partial first day is kept too, from
+//! the range's start (under that instant). A partial first week or month keeps its label (the range's first
+//! date) and is read each time, as is a partial last bucket.
 //!
 //! Top-N breakdowns by page, entry page or exit page bound each group by its row count before counting
 //! visitors (`top_groups`); those counts are kept the same way, per site-local day and group, and summed
@@ -54,6 +55,8 @@ struct BucketKey {
     by: Option<Dimension>,
     /// The bucket's first day.
     date: NaiveDate,
+    /// The bucket's first instant: the range's start for a partial first day.
+    start: NaiveDateTime,
 }
 
 #[derive(Default)]
@@ -315,7 +318,7 @@ impl Planner<'_> {
             return Ok(None);
         };
         let (site_id, timezone, spelled) = (self.ctx.site_id, self.q.timezone, format!("{filters:?}"));
-        let key = |date: NaiveDate| BucketKey {
+        let key = |date: NaiveDate, start: NaiveDateTime| BucketKey {
             site_id,
             table,
             timezone,
@@ -324,14 +327,15 @@ impl Planner<'_> {
             dim: period.clone(),
             by: by.cloned(),
             date,
+            start,
         };
         // Versions first, then rows (a rollup is never older than the version it is kept under).
         let mut kept: Vec<(&Bucket, Arc<Vec<Group>>)> = Vec::new();
         let mut missing: Vec<(&Bucket, u64)> = Vec::new();
-        let mut probe = key(head.date);
+        let mut probe = key(head.date, head.start);
         for d in &buckets {
             let version = runner.data_version(site_id, d.start, d.end);
-            probe.date = d.date;
+            (probe.date, probe.start) = (d.date, d.start);
             match rollups.get(&probe, version) {
                 Some(groups) => kept.push((d, groups)),
                 None => missing.push((d, version)),
@@ -368,7 +372,7 @@ impl Planner<'_> {
         }
         for (d, version) in missing {
             let groups = fresh.iter().filter(|(date, _)| *date == d.date).map(|(_, g)| g.clone()).collect();
-            rollups.put(key(d.date), version, Arc::new(groups));
+            rollups.put(key(d.date, d.start), version, Arc::new(groups));
         }
         let part: Vec<Group> = part.into_iter().filter(|(date, _)| *date < head.date).map(|(_, g)| g).collect();
         let mut chunks = vec![Arc::new(part)];
@@ -379,9 +383,10 @@ impl Planner<'_> {
     }
 
     /// The site-local buckets (days, weeks or months) wholly inside the queried range that ended before `now`,
-    /// in order.
+    /// in order; for days, a partial first day that ended before `now` too, from the range's start.
     pub(super) fn whole_past_buckets(&self, dim: &Dimension, now: NaiveDateTime) -> Vec<Bucket> {
         let tz = self.q.timezone;
+        let partial_day = !matches!(dim, Dimension::TimeWeek | Dimension::TimeMonth);
         // A day starts at its first midnight, or where the clocks land when they jump over midnight.
         let start_of = |d: NaiveDate| {
             let midnight = d.and_hms_opt(0, 0, 0)?;
@@ -410,6 +415,10 @@ impl Planner<'_> {
             }
             if start >= first {
                 out.push(Bucket { date, start, end });
+            } else if partial_day && first < end {
+                // A partial first day is over too: kept from the range's start. (A partial first week or month
+                // is labelled with the range's first date instead of its own, and is read each time.)
+                out.push(Bucket { date, start: first, end });
             }
             date = next;
         }
