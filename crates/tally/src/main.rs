@@ -60,7 +60,8 @@ struct ServeArgs {
     #[arg(long, env = "TALLY_DUCKDB_MEMORY", default_value = "512MB")]
     duckdb_memory: String,
     /// Rows kept for buckets that are over: of day, week and month series, and the per-day row counts of
-    /// top-N page breakdowns (0: none are kept).
+    /// top-N page breakdowns (0: none are kept). The visitor sets of kept spans (breakdowns and totals) get
+    /// room for 32 hashes per row besides.
     #[arg(long, env = "TALLY_ROLLUP_ROWS", default_value_t = 200_000)]
     rollup_rows: usize,
     /// Default hourly Stats/Sites API request limit per team (and per legacy key user).

@@ -3,7 +3,11 @@
 //! - period rollups (the rows of day, week and month series, kept for buckets that are over): a series
 //!   asked again, and asked after writes to some of its buckets, equals the same series from a server that
 //!   keeps none, unfiltered and with filters (deciding row by row, and not);
-//! - the first native event, which starts `all` ranges: an earlier event moves the start at once.
+//! - kept row counts and spans (the per-day bounds of top-N breakdowns; the visitor sets and counts of
+//!   breakdowns, top-N candidates and totals over the range's past days): breakdowns and aggregates equal a
+//!   server's that keeps none, after every write, and goals changed without a write count at once;
+//! - the session-order check, and the first native event, which starts `all` ranges: an earlier event
+//!   moves the start at once.
 
 mod common;
 use common::Server;
@@ -14,10 +18,12 @@ use serde_json::{json, Value};
 /// Beirut's clocks jump from 00:00 to 01:00 on 2024-03-31: that day starts at 01:00.
 const TIMEZONES: &[&str] = &["Etc/UTC", "Europe/Tallinn", "America/Los_Angeles", "Asia/Kathmandu", "Asia/Beirut"];
 
-/// A server in a fresh temporary data directory, keeping at most `rows` rollup rows.
+/// A server in a fresh temporary data directory, keeping at most `rows` rollup rows (and answering more than
+/// the default 600 API requests an hour).
 fn server_with_rollup_rows(rows: &str) -> (tempfile::TempDir, Server) {
     let dir = tempfile::Builder::new().prefix("tally-rollup-rows").tempdir().unwrap();
-    let server = Server::start_in(dir.path().to_path_buf(), &[("TALLY_ROLLUP_ROWS", rows)]);
+    let env = [("TALLY_ROLLUP_ROWS", rows), ("TALLY_HOURLY_API_LIMIT", "100000")];
+    let server = Server::start_in(dir.path().to_path_buf(), &env);
     (dir, server)
 }
 
@@ -41,7 +47,8 @@ fn answers_equal_the_reference(
             let sites: Vec<(&Server, String, String)> = std::iter::once(reference)
                 .chain(servers.iter().copied())
                 .map(|server| {
-                    let (domain, key) = server.setup_site("enterprise", json!({"timezone": tz}));
+                    let goals = json!([{"event_name": "Signup"}, {"page_path": "/p1*"}]);
+                    let (domain, key) = server.setup_site("enterprise", json!({"timezone": tz, "goals": goals}));
                     (server, domain, key)
                 })
                 .collect();
@@ -200,7 +207,7 @@ fn varied_event(flip: bool) -> impl Strategy<Value = Value> {
 
 #[test]
 fn top_breakdowns_equal_the_breakdowns_without_rollups_after_every_write() {
-    let s = Server::start();
+    let (_room_dir, s) = server_with_rollup_rows("200000");
     let (_dir, plain) = server_with_rollup_rows("0");
     // Room for so few rows that the day counts of a breakdown are too many to keep.
     let (_tight_dir, tight) = server_with_rollup_rows("40");
@@ -212,6 +219,11 @@ fn top_breakdowns_equal_the_breakdowns_without_rollups_after_every_write() {
         ("visit:entry_page", json!(["visitors", "visits"])),
         ("visit:entry_page", json!(["visitors"])),
         ("visit:exit_page", json!(["visitors"])),
+        // Whole breakdowns and aggregates (with the totals behind percentages and conversion rates).
+        ("visit:source", json!(["visitors"])),
+        ("visit:browser", json!(["visitors", "percentage"])),
+        ("event:goal", json!(["visitors", "events", "conversion_rate"])),
+        ("", json!(["visitors", "visits", "pageviews", "events"])),
     ] {
         for range in [
             json!(["2024-03-01", "2024-03-25"]),
@@ -224,7 +236,8 @@ fn top_breakdowns_equal_the_breakdowns_without_rollups_after_every_write() {
                 json!([["has_done", ["is", "event:name", ["Signup"]]]]),
             ] {
                 for limit in [1, 3] {
-                    bodies.push(json!({"metrics": metrics, "date_range": range, "dimensions": [dim],
+                    let dims = if dim.is_empty() { json!([]) } else { json!([dim]) };
+                    bodies.push(json!({"metrics": metrics, "date_range": range, "dimensions": dims,
                                        "filters": filters, "pagination": {"limit": limit}}));
                 }
             }
@@ -295,6 +308,27 @@ fn a_session_across_the_end_of_the_kept_days_counts_once() {
 }
 
 #[test]
+fn a_goal_added_without_a_write_is_counted_at_once() {
+    let s = Server::start();
+    let (domain, key) = s.setup_site("enterprise", json!({"goals": [{"event_name": "Signup"}]}));
+    let at = |user: u64, name: &str, page: &str| json!({"name": name, "timestamp": "2024-03-05 10:00:00", "user_id": user, "pathname": page});
+    s.import(&domain, &[at(1, "pageview", "/x"), at(2, "pageview", "/x"), at(2, "Signup", "/x")]);
+    let body = json!({"site_id": domain, "metrics": ["visitors", "events"], "dimensions": ["event:goal"],
+                      "date_range": ["2024-03-01", "2024-03-10"]});
+    for _ in 0..2 {
+        assert_eq!(s.results(&key, body.clone()), json!([{"dimensions": ["Signup"], "metrics": [1, 1]}]));
+    }
+    // A new goal changes no stored row (and no data version): what was kept for the old goals must not answer.
+    let goal = serde_json::to_vec(&json!({"site_id": domain, "goal_type": "page", "page_path": "/x"})).unwrap();
+    let auth = format!("Bearer {key}");
+    let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+    let (status, text, _) = s.send("PUT", "/api/v1/sites/goals", &headers, Some(&goal));
+    assert_eq!(status, 200, "{text}");
+    let both = json!([{"dimensions": ["Visit /x"], "metrics": [2, 2]}, {"dimensions": ["Signup"], "metrics": [1, 1]}]);
+    assert_eq!(s.results(&key, body), both);
+}
+
+#[test]
 fn a_partial_first_day_is_kept_from_the_range_start_only() {
     let s = Server::start();
     let (domain, key) = s.setup_site("enterprise", json!({}));
@@ -305,9 +339,7 @@ fn a_partial_first_day_is_kept_from_the_range_start_only() {
                           "date_range": [from, "2024-03-03T23:59:59+00:00"]});
         s.results(&key, body)
     };
-    let series = |first: u64| {
-        json!([{"dimensions": ["2024-03-02"], "metrics": [first]}, {"dimensions": ["2024-03-03"], "metrics": [1]}])
-    };
+    let series = |first: u64| json!([{"dimensions": ["2024-03-02"], "metrics": [first]}, {"dimensions": ["2024-03-03"], "metrics": [1]}]);
     // Each range's first day is over and partial; each is kept from its own start.
     for _ in 0..2 {
         assert_eq!(day("2024-03-02T13:30:00+00:00"), series(2));

@@ -841,7 +841,7 @@ fn compute(
         let groups = match (top_events, period) {
             (Some(groups), _) => groups,
             (None, Some(period)) => p.aggregate_periods(period, Table::Events, &q.filters, &ev_aggs)?,
-            (None, None) => p.aggregate(Table::Events, &dims, &q.filters, &ev_aggs)?,
+            (None, None) => p.aggregate_kept(Table::Events, &dims, &q.filters, &ev_aggs)?,
         };
         for (d, a) in groups {
             let key = p.key(&dims, &d);
@@ -878,7 +878,7 @@ fn compute(
         let groups = match (top_sessions, period) {
             (Some(groups), _) => groups,
             (None, Some(period)) => p.aggregate_periods(period, Table::Sessions, &q.filters, &se_aggs)?,
-            (None, None) => p.aggregate(Table::Sessions, &dims, &q.filters, &se_aggs)?,
+            (None, None) => p.aggregate_kept(Table::Sessions, &dims, &q.filters, &se_aggs)?,
         };
         for (d, a) in groups {
             let key = p.key(&dims, &d);
@@ -1029,7 +1029,7 @@ fn compute(
             Table::Sessions
         }
     };
-    let imported_total = |dims: &[Dimension], filters: &[Filter]| -> Result<HashMap<Key, f64>, String> {
+    let imported_total = |p: &Planner, dims: &[Dimension], filters: &[Filter]| -> Result<HashMap<Key, f64>, String> {
         if imports_included {
             p.imported_visitors(dims, filters)
         } else {
@@ -1057,22 +1057,22 @@ fn compute(
         }
     };
     let total_visitors = if wants(Metric::Percentage) {
-        p.aggregate(totals_table.unwrap_or(table_for(&q.filters)), &[], &q.filters, &[Agg::Visitors])?
+        p.aggregate_kept(totals_table.unwrap_or(table_for(&q.filters)), &[], &q.filters, &[Agg::Visitors])?
             .first()
             .and_then(|r| r.1.first())
             .and_then(Cell::f64)
             .unwrap_or(0.0)
-            + imported_total(&[], &q.filters)?.values().sum::<f64>()
+            + imported_total(&p, &[], &q.filters)?.values().sum::<f64>()
     } else {
         0.0
     };
     let cr_total = if wants(Metric::ConversionRate) {
-        p.aggregate(totals_table.unwrap_or(table_for(&cr_filters)), &[], &cr_filters, &[Agg::Visitors])?
+        p.aggregate_kept(totals_table.unwrap_or(table_for(&cr_filters)), &[], &cr_filters, &[Agg::Visitors])?
             .first()
             .and_then(|r| r.1.first())
             .and_then(Cell::f64)
             .unwrap_or(0.0)
-            + imported_total(&[], &cr_filters)?.values().sum::<f64>()
+            + imported_total(&p, &[], &cr_filters)?.values().sum::<f64>()
     } else {
         0.0
     };
@@ -1080,11 +1080,11 @@ fn compute(
     let group_totals: HashMap<Key, f64> = if wants(Metric::GroupConversionRate) {
         let t = if group_dims.iter().any(|d| d.is_event()) { Table::Events } else { table_for(&cr_filters) };
         let mut totals: HashMap<Key, f64> = p
-            .aggregate(t, &group_dims, &cr_filters, &[Agg::Visitors])?
+            .aggregate_kept(t, &group_dims, &cr_filters, &[Agg::Visitors])?
             .into_iter()
             .map(|(d, a)| (p.key(&group_dims, &d), a.first().and_then(Cell::f64).unwrap_or(0.0)))
             .collect();
-        for (k, v) in imported_total(&group_dims, &cr_filters)? {
+        for (k, v) in imported_total(&p, &group_dims, &cr_filters)? {
             *totals.entry(k).or_insert(0.0) += v;
         }
         totals

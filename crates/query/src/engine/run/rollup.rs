@@ -25,8 +25,8 @@
 //! over the range (additive, so exact). Sessions count in the day of their last event, which adds up to
 //! the range's count only while every session runs forward in time (checked). A breakdown whose days hold
 //! more groups than a quarter of the room is not kept, and is read plainly from then on. The candidates'
-//! own aggregates (visitor sets and counts) are kept over the range's whole past days, in a room of their own
-//! (`sets`).
+//! own aggregates (visitor sets and counts), like those of other breakdowns, are kept over the range's whole
+//! past days, in a room of their own (`sets`).
 //!
 //! The same structure keeps one more fact per site: that no stored session ends before it starts (which
 //! lets the totals behind percentages and conversion rates come from sessions). It holds until a write may
