@@ -71,6 +71,23 @@ unsafe extern "C" fn combine(
     }
 }
 
+/// Calls `f` with each state's position and set (`None`: the group saw no value).
+///
+/// # Safety
+/// `source` must point to `count` states.
+unsafe fn each_set(
+    source: *mut ffi::duckdb_aggregate_state,
+    count: ffi::idx_t,
+    mut f: impl FnMut(usize, Option<&mut UniqSet>),
+) {
+    unsafe {
+        for i in 0..count as usize {
+            let st = *source.add(i) as StatePtr;
+            f(i, (*st).as_mut());
+        }
+    }
+}
+
 unsafe extern "C" fn finalize(
     _info: ffi::duckdb_function_info,
     source: *mut ffi::duckdb_aggregate_state,
@@ -80,11 +97,9 @@ unsafe extern "C" fn finalize(
 ) {
     unsafe {
         let out = ffi::duckdb_vector_get_data(result) as *mut i64;
-        for i in 0..count as usize {
-            let st = *source.add(i) as StatePtr;
-            let v = if (*st).is_null() { 0 } else { (**st).estimate() as i64 };
-            *out.add(offset as usize + i) = v;
-        }
+        each_set(source, count, |i, set| {
+            *out.add(offset as usize + i) = set.map_or(0, |s| s.estimate() as i64);
+        });
     }
 }
 
@@ -96,16 +111,15 @@ unsafe extern "C" fn finalize_state(
     offset: ffi::idx_t,
 ) {
     unsafe {
-        for i in 0..count as usize {
-            let st = *source.add(i) as StatePtr;
-            let bytes = if (*st).is_null() { UniqSet::new().to_bytes() } else { (**st).to_bytes() };
+        each_set(source, count, |i, set| {
+            let bytes = set.map_or_else(|| UniqSet::new().to_bytes(), |s| s.to_bytes());
             ffi::duckdb_vector_assign_string_element_len(
                 result,
                 offset + i as ffi::idx_t,
                 bytes.as_ptr() as *const std::os::raw::c_char,
                 bytes.len() as ffi::idx_t,
             );
-        }
+        });
     }
 }
 

@@ -248,11 +248,15 @@ fn top_breakdowns_equal_the_breakdowns_without_rollups_after_every_write() {
     answers_equal_the_reference(&plain, &[&s, &tight], 5, batches, &bodies);
 }
 
+/// A page view by `user` at `time` ("DD HH:MM:SS") in March 2024 on `page`, as an import line.
+fn visit(user: u64, time: &str, page: &str) -> Value {
+    json!({"timestamp": format!("2024-03-{time}"), "user_id": user, "pathname": page})
+}
+
 #[test]
 fn kept_counts_and_sets_are_not_used_while_a_session_runs_backwards() {
     let s = Server::start();
     let (domain, key) = s.setup_site("enterprise", json!({}));
-    let visit = |user: u64, time: &str, page: &str| json!({"timestamp": format!("2024-03-{time}"), "user_id": user, "pathname": page});
     let mut lines = vec![visit(1, "05 10:00:00", "/a"), visit(2, "05 11:00:00", "/b"), visit(3, "05 12:00:00", "/b")];
     lines.extend([visit(4, "04 10:00:00", "/c"), visit(5, "04 11:00:00", "/c")]);
     lines.extend((0..8).map(|i| visit(10 + i, "04 09:00:00", &format!("/z{i}"))));
@@ -285,7 +289,6 @@ fn kept_counts_and_sets_are_not_used_while_a_session_runs_backwards() {
 fn a_session_across_the_end_of_the_kept_days_counts_once() {
     let s = Server::start();
     let (domain, key) = s.setup_site("enterprise", json!({}));
-    let visit = |user: u64, time: &str, page: &str| json!({"timestamp": format!("2024-03-{time}"), "user_id": user, "pathname": page});
     // Visitor 1's session enters on /a at 03-05 23:50 and goes on past midnight; /a has one more visit.
     let mut lines = vec![visit(1, "05 23:50:00", "/a"), visit(1, "06 00:10:00", "/x"), visit(2, "05 10:00:00", "/a")];
     // Enough other entry pages for the top-1 breakdown to rule some out (and so to read candidates only).

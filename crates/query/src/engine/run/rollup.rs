@@ -14,8 +14,8 @@
 //! without a write) or place names is read from the store each time. The filters are part of the key.
 //!
 //! Only the main events and sessions aggregates of such a query use rollups. The rest of what it reads (the
-//! totals behind percentages and conversion rates, time on page, scroll depth, imported rows) and every
-//! other query read the store as before. After a write to a bucket in the middle of a range, the range is
+//! totals behind percentages and conversion rates, which may come from kept spans (`sets`), time on page,
+//! scroll depth, imported rows) is read as for any other query. After a write to a bucket in the middle of a range, the range is
 //! read from that bucket on, and the buckets after it are kept again. A partial first day is kept too, from
 //! the range's start (under that instant). A partial first week or month keeps its label (the range's first
 //! date) and is read each time, as is a partial last bucket.
@@ -78,7 +78,7 @@ pub struct PeriodRollups {
     /// Per site: the row counts (table, dimension and filters spelled out) whose days had more groups than
     /// a quarter of `max_rows`. Kept, they would push everything else out; they are read plainly instead.
     oversized: Mutex<HashSet<(i64, String)>>,
-    /// The kept sets of top-N candidates (`sets`), in a room of `max_rows × HASHES_PER_ROW` hashes.
+    /// The kept spans (`sets`), in a room of `max_rows × HASHES_PER_ROW` hashes.
     pub(super) sets: KeptSets,
     /// Per site and row count (with the range's start): the kept days' rows last summed (weak: the sum
     /// holds none of them alive, and a dropped one never matches again), and their sum.
@@ -151,7 +151,8 @@ impl PeriodRollups {
     }
 }
 
-/// A whole site-local bucket inside the range that is over: its first date and UTC instants `[start, end)`.
+/// A whole site-local bucket inside the range that is over (or a partial first day, from the range's start):
+/// its first date and UTC instants `[start, end)`.
 pub(super) struct Bucket {
     date: NaiveDate,
     pub(super) start: NaiveDateTime,
