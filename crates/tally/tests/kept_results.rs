@@ -224,6 +224,7 @@ fn top_breakdowns_equal_the_breakdowns_without_rollups_after_every_write() {
         ("visit:browser", json!(["visitors", "percentage"])),
         ("event:goal", json!(["visitors", "events", "conversion_rate"])),
         ("", json!(["visitors", "visits", "pageviews", "events"])),
+        ("", json!(["visitors", "visits", "bounce_rate", "visit_duration", "views_per_visit"])),
     ] {
         for range in [
             json!(["2024-03-01", "2024-03-25"]),

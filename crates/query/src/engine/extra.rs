@@ -72,8 +72,17 @@ pub fn funnel_events(
     runner: &dyn Runner,
 ) -> Result<FunnelEvents, String> {
     // The query's filters narrow the events (visit filters through the session attributes every event carries).
-    let ctx =
-        Ctx { d, q, site_id, first, last, offsets: Vec::new(), new_time_on_page_from: None, city_aliases: Vec::new() };
+    let ctx = Ctx {
+        d,
+        q,
+        site_id,
+        first,
+        last,
+        offsets: Vec::new(),
+        new_time_on_page_from: None,
+        city_aliases: Vec::new(),
+        sessions_ending_in_range: false,
+    };
     let filters: Vec<Frag> = q.filters.iter().map(|f| ctx.filter(f, Table::Events)).collect();
     let range = || {
         let mut f = Frag::with(

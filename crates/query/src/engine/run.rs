@@ -706,6 +706,7 @@ fn compute(
         } else {
             Vec::new()
         },
+        sessions_ending_in_range: false,
     };
     let mut p = Planner { ctx, q, runner, restrict: None };
     let dims = q.dimensions.clone();

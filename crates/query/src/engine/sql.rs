@@ -75,6 +75,9 @@ pub struct Ctx<'a> {
     /// `visit:city_name` groups by name: (city id, the smallest id of the same name) for the ids present
     /// whose name another present id shares.
     pub city_aliases: Vec<(i64, i64)>,
+    /// Read only the sessions whose last event is in the range, not every session overlapping it (the kept
+    /// part of a range, whose sessions then belong to no other part: see the engine's `sets`).
+    pub sessions_ending_in_range: bool,
 }
 
 /// The string column behind a visit dimension (same name on both tables).
@@ -232,10 +235,12 @@ impl Ctx<'_> {
     }
 
     pub fn sessions_range(&self) -> Frag {
-        Frag::with(
-            "site_id = ? AND timestamp >= ? AND start <= ?",
-            vec![Param::Int(self.site_id), Param::Timestamp(self.first), Param::Timestamp(self.last)],
-        )
+        let sql = if self.sessions_ending_in_range {
+            "site_id = ? AND timestamp >= ? AND timestamp <= ?"
+        } else {
+            "site_id = ? AND timestamp >= ? AND start <= ?"
+        };
+        Frag::with(sql, vec![Param::Int(self.site_id), Param::Timestamp(self.first), Param::Timestamp(self.last)])
     }
 
     /// A filter tree compiled for a table.

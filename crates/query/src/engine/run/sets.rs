@@ -1,4 +1,4 @@
-//! Kept spans: the visitor (and visit) sets and the counts of each group of a breakdown (or of an ungrouped
+//! Kept spans: the visitor (and visit) sets and the sums of each group of a breakdown (or of an ungrouped
 //! aggregate) from the start of a range to the end of its last whole day that is over, merged at query time
 //! with the rest of the range.
 //!
@@ -16,13 +16,13 @@
 //! aggregates (the totals behind percentages and conversion rates), keep the whole span. Goals are part of
 //! the key, as their definitions can change without a write.
 //!
-//! Only filters that decide on a row alone qualify, and only aggregates that merge exactly: `uniq` sets, and
-//! on events row counts. On sessions only visitor sets are kept: a session belongs to every part of the range
-//! it overlaps, which a set absorbs but a count would not. The parts' sets make the range's only while every
-//! session runs forward (then a session overlapping the range overlaps one of its parts; a backward one
-//! could fall between two), which is checked and kept as for the row counts. A write of a session touches
-//! every day from its start to its last event, so a session entering, leaving or changing within a span
-//! always changes the span's version.
+//! Only filters that decide on a row alone qualify, and only aggregates that merge exactly: `uniq` sets and
+//! sums. A session belongs to every range it overlaps, so the parts of a range are cut by the session's last
+//! event: the span reads the sessions that end in it, the rest every session overlapping the rest. While
+//! every session runs forward (checked and kept as for the row counts) each session of the range is then in
+//! exactly one part; a backward one could start after the span and end before the rest. A write of a session
+//! touches every day from its start to its last event, so a session entering, leaving or changing within a
+//! span always changes the span's version.
 //!
 //! The room is counted in hashes (8 bytes each; a set holds at most 65,536), separately from the period
 //! rollups' rows; when full, the spans used longest ago go. A span that would take more than a quarter of
@@ -256,13 +256,16 @@ impl KeptSets {
     }
 }
 
-/// The aggregate read for a part: sets instead of counts of distinct values (`None`: it does not merge).
-/// Parts of a range share the sessions that overlap both, so on sessions only sets merge.
+/// The aggregate read for a part: sets instead of counts of distinct values, and sums (`None`: it does not
+/// merge). On sessions a visit is a row, so visits are counted like the rest.
 fn part_agg(a: Agg, table: Table) -> Option<Agg> {
     match (a, table) {
         (Agg::Visitors, _) => Some(Agg::VisitorsSet),
         (Agg::Visits, Table::Events) => Some(Agg::VisitsSet),
-        (Agg::Pageviews | Agg::Events | Agg::Sessions, Table::Events) => Some(a),
+        (Agg::Pageviews | Agg::Events | Agg::Sessions, _) => Some(a),
+        (Agg::Visits | Agg::Bounces | Agg::BounceDen | Agg::Duration | Agg::SessionPageviews, Table::Sessions) => {
+            Some(a)
+        }
         _ => None,
     }
 }
@@ -389,23 +392,27 @@ impl Planner<'_> {
         let version = runner.data_version(self.ctx.site_id, from, to);
         let Found { groups: mut found, missing } = rollups.sets.get(&key, version, wanted.as_deref());
         let second = chrono::Duration::seconds(1);
-        let read = |p: &mut Self, first: NaiveDateTime, last: NaiveDateTime, of: Option<&[Value]>| {
+        // The span reads the sessions whose last event is in it, the rest every session overlapping the rest:
+        // with sessions running forward, each session of the range is in exactly one part.
+        let read = |p: &mut Self, first: NaiveDateTime, last: NaiveDateTime, of: Option<&[Value]>, span: bool| {
             p.restrict = of.map(|of| of.iter().map(Value::param).collect());
+            p.ctx.sessions_ending_in_range = span;
             let groups = p.aggregate_between(first, last, dims, table, filters, &part_aggs);
+            p.ctx.sessions_ending_in_range = false;
             p.restrict = None;
             groups.map(parts_of)
         };
         match missing {
             Some(missing) if missing.is_empty() => {}
             Some(missing) => {
-                let Some(mut fresh) = read(self, from, to - second, Some(&missing))? else { return Ok(None) };
+                let Some(mut fresh) = read(self, from, to - second, Some(&missing), true)? else { return Ok(None) };
                 let groups: Vec<(Value, Parts)> =
                     missing.into_iter().map(|v| (v.clone(), fresh.remove(&v).map(Arc::new))).collect();
                 found.extend(groups.iter().cloned());
                 rollups.sets.put(key, version, groups, false);
             }
             None => {
-                let Some(fresh) = read(self, from, to - second, None)? else { return Ok(None) };
+                let Some(fresh) = read(self, from, to - second, None, true)? else { return Ok(None) };
                 let groups: Vec<(Value, Parts)> = fresh.into_iter().map(|(v, p)| (v, Some(Arc::new(p)))).collect();
                 found.extend(groups.iter().cloned());
                 rollups.sets.put(key, version, groups, true);
@@ -413,7 +420,7 @@ impl Planner<'_> {
         }
         // The rest of the range.
         let rest = if to <= self.ctx.last {
-            let Some(part) = read(self, to, self.ctx.last, wanted.as_deref())? else { return Ok(None) };
+            let Some(part) = read(self, to, self.ctx.last, wanted.as_deref(), false)? else { return Ok(None) };
             part
         } else {
             HashMap::new()
