@@ -11,7 +11,8 @@ use serde_json::Value;
 use std::sync::Arc;
 use tally_query::context::{Goal, ImportInfo, Segment, SiteContext};
 use tally_query::engine::run::rollup::PeriodRollups;
-use tally_query::engine::{Cell, DuckDb, Param, Runner};
+use tally_query::engine::{Cell, DuckDb, Param, Runner, Table};
+use tally_store::versions::Rows;
 use tally_store::{EventStore, Site, SqlValue};
 
 /// Runs planner SQL on the event store, with the store's period rollups.
@@ -31,8 +32,12 @@ impl Runner for StoreRunner {
         self.rollups.as_deref()
     }
 
-    fn data_version(&self, site_id: i64, from: chrono::NaiveDateTime, to: chrono::NaiveDateTime) -> u64 {
-        self.events.data_version(site_id as u64, from, to)
+    fn data_version(&self, site_id: i64, table: Table, from: chrono::NaiveDateTime, to: chrono::NaiveDateTime) -> u64 {
+        let rows = match table {
+            Table::Events => Rows::Events,
+            Table::Sessions => Rows::Sessions,
+        };
+        self.events.data_version(site_id as u64, rows, from, to)
     }
 
     fn session_order_version(&self, site_id: i64) -> u64 {
@@ -81,7 +86,7 @@ fn first_native_event(state: &SharedState, site: &Site) -> ApiResult<Option<chro
     let since = site.native_stats_start_at;
     let version = |first: Option<chrono::NaiveDateTime>| {
         let until = first.map_or(chrono::NaiveDateTime::MAX, |t| t + chrono::Duration::seconds(1));
-        state.events.data_version(site.id as u64, since, until)
+        state.events.data_version(site.id as u64, Rows::Events, since, until)
     };
     if let Some(kept) = state.native_start.lock().get(&site.id).copied() {
         if kept.since == since && version(kept.first) == kept.version {

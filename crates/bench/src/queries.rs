@@ -196,8 +196,14 @@ impl Runner for TimedRunner {
     fn period_rollups(&self) -> Option<&tally_query::engine::run::rollup::PeriodRollups> {
         self.inner.period_rollups()
     }
-    fn data_version(&self, site_id: i64, from: chrono::NaiveDateTime, to: chrono::NaiveDateTime) -> u64 {
-        self.inner.data_version(site_id, from, to)
+    fn data_version(
+        &self,
+        site_id: i64,
+        table: tally_query::engine::Table,
+        from: chrono::NaiveDateTime,
+        to: chrono::NaiveDateTime,
+    ) -> u64 {
+        self.inner.data_version(site_id, table, from, to)
     }
     fn session_order_version(&self, site_id: i64) -> u64 {
         self.inner.session_order_version(site_id)

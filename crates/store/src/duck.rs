@@ -532,6 +532,7 @@ impl EventStore for DuckEventStore {
         }
         let mut conn = self.writer.lock();
         let tx = conn.transaction().map_err(err)?;
+        let mut replaced = Vec::new();
         if !batch.events.is_empty() {
             append_events(&tx, &batch.events)?;
         }
@@ -546,8 +547,20 @@ impl EventStore for DuckEventStore {
             )
             .map_err(err)?;
             append_rows(&tx, "touched_sessions", newest.keys().map(|id| vec![Value::UBigInt(*id)])).map_err(err)?;
-            tx.execute("DELETE FROM live_sessions WHERE session_id IN (SELECT session_id FROM touched_sessions)", [])
+            // The replaced states' last events: the sessions left those days (see `versions`).
+            let mut stmt = tx
+                .prepare(
+                    "DELETE FROM live_sessions WHERE session_id IN (SELECT session_id FROM touched_sessions) \
+                     RETURNING site_id, epoch_us(timestamp)",
+                )
                 .map_err(err)?;
+            let mut rows = stmt.query([]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                let (site, us): (u64, i64) = (row.get(0).map_err(err)?, row.get(1).map_err(err)?);
+                if let Some(t) = chrono::DateTime::from_timestamp_micros(us) {
+                    replaced.push((site, t.naive_utc()));
+                }
+            }
             let newest: Vec<&SessionRow> = newest.into_values().collect();
             append_sessions(&tx, "live_sessions", &newest)?;
         }
@@ -569,7 +582,7 @@ impl EventStore for DuckEventStore {
             .map_err(err)?;
         }
         tx.commit().map_err(err)?;
-        self.versions.touch_batch(batch);
+        self.versions.touch_batch(batch, &replaced);
         Ok(())
     }
 
@@ -654,8 +667,8 @@ impl EventStore for DuckEventStore {
         self.writer.lock().execute_batch("CHECKPOINT").map_err(err)
     }
 
-    fn data_version(&self, site_id: u64, from: NaiveDateTime, to: NaiveDateTime) -> u64 {
-        self.versions.version(site_id, from, to)
+    fn data_version(&self, site_id: u64, rows: crate::versions::Rows, from: NaiveDateTime, to: NaiveDateTime) -> u64 {
+        self.versions.version(site_id, rows, from, to)
     }
 
     fn session_order_version(&self, site_id: u64) -> u64 {

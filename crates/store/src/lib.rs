@@ -43,9 +43,15 @@ pub trait EventStore: Send + Sync {
     fn query(&self, sql: &str, params: &[SqlValue]) -> StoreResult<Vec<Row>>;
     /// Flushes storage to disk (checkpoint).
     fn checkpoint(&self) -> StoreResult<()>;
-    /// The version of a site's events and sessions with timestamps in `[from, to)` (UTC): it changes
-    /// whenever a write touches them (see [`versions`]).
-    fn data_version(&self, site_id: u64, from: chrono::NaiveDateTime, to: chrono::NaiveDateTime) -> u64;
+    /// The version of a site's `rows` counting in `[from, to)` (UTC: events by timestamp, sessions by last
+    /// event): it changes whenever a write changes them (see [`versions`]).
+    fn data_version(
+        &self,
+        site_id: u64,
+        rows: versions::Rows,
+        from: chrono::NaiveDateTime,
+        to: chrono::NaiveDateTime,
+    ) -> u64;
     /// A number that changes whenever a write may have stored a session of the site that ends before it
     /// starts (see [`versions`]).
     fn session_order_version(&self, site_id: u64) -> u64;

@@ -1,9 +1,16 @@
-//! Data versions: a number per site and UTC day that changes whenever a write touches that day's rows.
+//! Data versions: a number per site, table and UTC day that changes whenever a write changes which rows of
+//! that table count in that day.
 //!
-//! Readers that remember results computed from stored rows (the query engine's period rollups) read the
-//! version of the instants their rows came from *before* reading the rows, and keep a result only while the
-//! version is unchanged. Writers bump the versions *after* committing. A reader therefore never pairs a
-//! version with rows older than it: at worst it pairs an old version with new rows, and recomputes.
+//! Readers that remember results computed from stored rows (the query engine's period rollups and kept
+//! spans) read the version of the instants their rows came from *before* reading the rows, and keep a result
+//! only while the version is unchanged. Writers bump the versions *after* committing. A reader therefore never
+//! pairs a version with rows older than it: at worst it pairs an old version with new rows, and recomputes.
+//!
+//! An event counts in the day of its timestamp. A session counts in the day of its last event: every result
+//! kept on sessions takes the sessions whose last event is in its instants (sessions overlapping a range
+//! are read afresh). So a new state of a session changes the day of its new last event and the day of the
+//! state it replaces, not the days in between: a live session that goes on past midnight changes
+//! yesterday's sessions once, when it leaves them, and kept results on events not at all.
 //!
 //! Versions live in memory: after a restart every version starts again, and so does every remembered
 //! result (they are in memory too). Backend-independent, so every event store can keep them the same way.
@@ -14,15 +21,33 @@ use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Which stored rows a version is of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rows {
+    Events,
+    Sessions,
+}
+
 #[derive(Default)]
 struct SiteVersions {
     /// Bumped when all of the site's rows change at once (deletion).
     all: u64,
-    /// Per UTC day touched since start-up.
-    days: BTreeMap<NaiveDate, u64>,
+    /// Per UTC day touched since start-up: events by timestamp.
+    event_days: BTreeMap<NaiveDate, u64>,
+    /// Per UTC day touched since start-up: sessions by last event.
+    session_days: BTreeMap<NaiveDate, u64>,
     /// The last write that stored a session ending before it starts (a bulk import replaying a session's
     /// events out of time order; live sessions always run forward).
     backward: u64,
+}
+
+impl SiteVersions {
+    fn days(&self, rows: Rows) -> &BTreeMap<NaiveDate, u64> {
+        match rows {
+            Rows::Events => &self.event_days,
+            Rows::Sessions => &self.session_days,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -36,28 +61,33 @@ impl DataVersions {
         self.last.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Marks the days of every event and session in a committed batch as changed (a session's whole span:
-    /// queries find it by its start, its last event or both).
-    pub fn touch_batch(&self, batch: &WriteBatch) {
-        let mut touched: HashSet<(u64, NaiveDate)> = HashSet::new();
+    /// Marks the days changed by a committed batch: each event's, each written session's last event's, and
+    /// the last event's of each stored session state the batch replaced (`replaced`: site and timestamp, as
+    /// the store held them before the write).
+    pub fn touch_batch(&self, batch: &WriteBatch, replaced: &[(u64, NaiveDateTime)]) {
+        let mut touched: HashSet<(Rows, u64, NaiveDate)> = HashSet::new();
         let mut backward: HashSet<u64> = HashSet::new();
         for e in &batch.events {
-            touched.insert((e.site_id, e.timestamp.date()));
+            touched.insert((Rows::Events, e.site_id, e.timestamp.date()));
         }
         for s in batch.live_sessions.iter().chain(&batch.final_sessions) {
-            let (first, last) = (s.start.date().min(s.timestamp.date()), s.start.date().max(s.timestamp.date()));
-            touched.extend(first.iter_days().take_while(|d| *d <= last).map(|d| (s.site_id, d)));
+            touched.insert((Rows::Sessions, s.site_id, s.timestamp.date()));
             if s.timestamp < s.start {
                 backward.insert(s.site_id);
             }
         }
+        touched.extend(replaced.iter().map(|(site, t)| (Rows::Sessions, *site, t.date())));
         if touched.is_empty() {
             return;
         }
         let v = self.next();
         let mut sites = self.sites.lock();
-        for (site, day) in touched {
-            sites.entry(site).or_default().days.insert(day, v);
+        for (rows, site, day) in touched {
+            let site = sites.entry(site).or_default();
+            match rows {
+                Rows::Events => site.event_days.insert(day, v),
+                Rows::Sessions => site.session_days.insert(day, v),
+            };
         }
         for site in backward {
             sites.entry(site).or_default().backward = v;
@@ -70,7 +100,8 @@ impl DataVersions {
         let mut sites = self.sites.lock();
         let site = sites.entry(site_id).or_default();
         site.all = v;
-        site.days.clear();
+        site.event_days.clear();
+        site.session_days.clear();
     }
 
     /// A number that changes whenever a write may have stored a session of the site that ends before it
@@ -79,8 +110,9 @@ impl DataVersions {
         self.sites.lock().get(&site_id).map(|s| s.backward.max(s.all)).unwrap_or(0)
     }
 
-    /// The version of a site's rows with timestamps in `[from, to)` (UTC).
-    pub fn version(&self, site_id: u64, from: NaiveDateTime, to: NaiveDateTime) -> u64 {
+    /// The version of a site's `rows` counting in `[from, to)` (UTC): events with timestamps there, or
+    /// sessions whose last event is there.
+    pub fn version(&self, site_id: u64, rows: Rows, from: NaiveDateTime, to: NaiveDateTime) -> u64 {
         let sites = self.sites.lock();
         let Some(site) = sites.get(&site_id) else { return 0 };
         let last_day = (to - chrono::Duration::microseconds(1)).date();
@@ -88,7 +120,7 @@ impl DataVersions {
         if last_day < first_day {
             return site.all;
         }
-        site.days.range(first_day..=last_day).map(|(_, v)| *v).max().unwrap_or(0).max(site.all)
+        site.days(rows).range(first_day..=last_day).map(|(_, v)| *v).max().unwrap_or(0).max(site.all)
     }
 }
 
@@ -104,32 +136,43 @@ mod tests {
     #[test]
     fn a_write_changes_the_version_of_its_days_only() {
         let v = DataVersions::default();
-        let day = |d: u32| v.version(1, at(d, 0), at(d + 1, 0));
-        assert_eq!(day(10), 0);
-        let batch = WriteBatch {
-            events: vec![EventRow { site_id: 1, timestamp: at(10, 5), ..Default::default() }],
-            live_sessions: vec![SessionRow {
-                site_id: 1,
-                start: at(12, 23),
-                timestamp: at(14, 0),
-                ..Default::default()
-            }],
+        let day = |rows: Rows, d: u32| v.version(1, rows, at(d, 0), at(d + 1, 0));
+        let all = |rows: Rows| [9, 10, 11, 12, 13, 14, 15].map(|d| day(rows, d));
+        assert_eq!(all(Rows::Events), [0; 7]);
+        let session = |start: NaiveDateTime, end: NaiveDateTime| SessionRow {
+            site_id: 1,
+            start,
+            timestamp: end,
             ..Default::default()
         };
-        v.touch_batch(&batch);
-        let after = [day(9), day(10), day(11), day(12), day(13), day(14), day(15)];
-        assert_eq!(after[0], 0);
-        assert!(after[1] > 0);
-        assert_eq!(after[2], 0);
-        assert!(after[3] > 0 && after[4] > 0 && after[5] > 0, "a session's whole span: {after:?}");
-        assert_eq!(after[6], 0);
-        assert_eq!(v.version(2, at(10, 0), at(11, 0)), 0, "other sites are untouched");
+        let batch = WriteBatch {
+            events: vec![EventRow { site_id: 1, timestamp: at(10, 5), ..Default::default() }],
+            live_sessions: vec![session(at(12, 23), at(14, 0))],
+            ..Default::default()
+        };
+        v.touch_batch(&batch, &[]);
+        let (events, sessions) = (all(Rows::Events), all(Rows::Sessions));
+        assert!(events[1] > 0);
+        assert_eq!([events[0], events[2], events[3], events[4], events[5], events[6]], [0; 6], "{events:?}");
+        assert!(sessions[5] > 0, "a session counts in the day of its last event: {sessions:?}");
+        assert_eq!(sessions[..5], [0; 5], "not in the days before: {sessions:?}");
+        assert_eq!(sessions[6], 0);
+        assert_eq!(v.version(2, Rows::Events, at(10, 0), at(11, 0)), 0, "other sites are untouched");
         // A range ending at midnight does not reach into the next day.
-        assert_eq!(v.version(1, at(11, 0), at(12, 0)), 0);
+        assert_eq!(v.version(1, Rows::Events, at(11, 0), at(12, 0)), 0);
 
-        let before = day(9);
+        // A new state of a session changes the day of the state it replaces too (the session left it).
+        let batch = WriteBatch { live_sessions: vec![session(at(12, 23), at(15, 0))], ..Default::default() };
+        v.touch_batch(&batch, &[(1, at(14, 0))]);
+        let (later, events_later) = (all(Rows::Sessions), all(Rows::Events));
+        assert!(later[5] > sessions[5] && later[6] > 0, "{later:?}");
+        assert_eq!(later[..5], [0; 5], "the days between are not changed: {later:?}");
+        assert_eq!(events_later, events, "no event was written");
+
+        let before = day(Rows::Events, 9);
         v.touch_site(1);
-        assert!(day(9) > before && day(10) > after[1], "a deletion changes every day of the site");
+        assert!(day(Rows::Events, 9) > before && day(Rows::Events, 10) > events[1]);
+        assert!(day(Rows::Sessions, 13) > 0, "a deletion changes every day of the site");
     }
 
     #[test]
@@ -137,7 +180,7 @@ mod tests {
         let v = DataVersions::default();
         let write = |start: NaiveDateTime, end: NaiveDateTime| {
             let s = SessionRow { site_id: 1, start, timestamp: end, ..Default::default() };
-            v.touch_batch(&WriteBatch { final_sessions: vec![s], ..Default::default() });
+            v.touch_batch(&WriteBatch { final_sessions: vec![s], ..Default::default() }, &[]);
         };
         write(at(10, 1), at(10, 2));
         assert_eq!(v.session_order_version(1), 0);

@@ -93,3 +93,40 @@ fn a_large_write_fills_whole_row_groups() {
     // Automatic checkpoints do not merge row groups, so a write must not leave more than one partial one.
     assert_eq!(sizes, [122_880, 122_880, 4_240].repeat(3));
 }
+
+#[test]
+fn a_live_session_changes_the_versions_of_the_days_it_leaves_and_enters_only() {
+    use tally_store::versions::Rows;
+    use tally_store::SessionRow;
+    let dir = tempfile::tempdir().unwrap();
+    let s = DuckEventStore::open(&dir.path().join("events.duckdb"), 1).unwrap();
+    let at = |d: u32, h: u32, m: u32| NaiveDate::from_ymd_opt(2024, 3, d).unwrap().and_hms_opt(h, m, 0).unwrap();
+    let day = |rows: Rows, d: u32| s.data_version(1, rows, at(d, 0, 0), at(d + 1, 0, 0));
+    // One live session, written state by state as the write buffer writes it, with its events.
+    let write = |end: chrono::NaiveDateTime| {
+        let mut e = EventRow::new(end);
+        e.site_id = 1;
+        e.session_id = 7;
+        let state =
+            SessionRow { site_id: 1, session_id: 7, start: at(4, 23, 50), timestamp: end, ..Default::default() };
+        s.write(&WriteBatch { events: vec![e], live_sessions: vec![state], ..Default::default() }).unwrap();
+    };
+    write(at(4, 23, 50));
+    write(at(4, 23, 55));
+    let (events_4, sessions_4) = (day(Rows::Events, 4), day(Rows::Sessions, 4));
+    assert!(events_4 > 0 && sessions_4 > 0);
+    // Past midnight: the session leaves the 4th (its stored state ended there).
+    write(at(5, 0, 5));
+    assert!(day(Rows::Sessions, 4) > sessions_4, "the session left the 4th");
+    assert_eq!(day(Rows::Events, 4), events_4, "no event of the 4th was written");
+    let sessions_4 = day(Rows::Sessions, 4);
+    // Later events of the same session change the 5th only.
+    write(at(5, 0, 20));
+    write(at(5, 0, 40));
+    assert_eq!(day(Rows::Sessions, 4), sessions_4, "the session was no longer in the 4th");
+    assert_eq!(day(Rows::Events, 4), events_4);
+    assert!(day(Rows::Sessions, 5) > 0 && day(Rows::Events, 5) > 0);
+    let stored = s.query("SELECT count(*), max(timestamp) FROM live_sessions", &[]).unwrap();
+    assert_eq!(int(&stored[0][0]), 1, "one state of the session is stored");
+    assert_eq!(stored[0][1], SqlValue::Timestamp(at(5, 0, 40)));
+}

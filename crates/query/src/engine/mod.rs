@@ -10,4 +10,4 @@ pub mod sql;
 
 pub use dialect::{Dialect, DuckDb};
 pub use run::{execute, Cell, Runner};
-pub use sql::Param;
+pub use sql::{Param, Table};

@@ -54,9 +54,10 @@ pub trait Runner {
     fn period_rollups(&self) -> Option<&rollup::PeriodRollups> {
         None
     }
-    /// The store's data version of a site's rows in `[from, to)` (UTC): changes whenever a write touches
-    /// them. Only read when `period_rollups` gives rollups.
-    fn data_version(&self, _site_id: i64, _from: NaiveDateTime, _to: NaiveDateTime) -> u64 {
+    /// The store's data version of a site's rows of `table` counting in `[from, to)` (UTC: events by
+    /// timestamp, sessions by last event): changes whenever a write changes them. Only read when
+    /// `period_rollups` gives rollups.
+    fn data_version(&self, _site_id: i64, _table: Table, _from: NaiveDateTime, _to: NaiveDateTime) -> u64 {
         0
     }
     /// The store's session-order version of a site: changes whenever a write may have stored a session that

@@ -335,7 +335,7 @@ impl Planner<'_> {
         let mut missing: Vec<(&Bucket, u64)> = Vec::new();
         let mut probe = key(head.date, head.start);
         for d in &buckets {
-            let version = runner.data_version(site_id, d.start, d.end);
+            let version = runner.data_version(site_id, table, d.start, d.end);
             (probe.date, probe.start) = (d.date, d.start);
             match rollups.get(&probe, version) {
                 Some(groups) => kept.push((d, groups)),

@@ -21,8 +21,9 @@
 //! event: the span reads the sessions that end in it, the rest every session overlapping the rest. While
 //! every session runs forward (checked and kept as for the row counts) each session of the range is then in
 //! exactly one part; a backward one could start after the span and end before the rest. A write of a session
-//! touches every day from its start to its last event, so a session entering, leaving or changing within a
-//! span always changes the span's version.
+//! changes the store's version of the day of its last event and of the day of the state it replaces, so a
+//! session entering, leaving or changing within a span always changes the span's version (on sessions; a
+//! span on events has versions of its own, which sessions leave alone).
 //!
 //! The room is counted in hashes (8 bytes each; a set holds at most 65,536), separately from the period
 //! rollups' rows; when full, the spans used longest ago go. A span that would take more than a quarter of
@@ -389,7 +390,7 @@ impl Planner<'_> {
             return Ok(None);
         }
         // The version first, then the rows (a kept span is never older than its version).
-        let version = runner.data_version(self.ctx.site_id, from, to);
+        let version = runner.data_version(self.ctx.site_id, table, from, to);
         let Found { groups: mut found, missing } = rollups.sets.get(&key, version, wanted.as_deref());
         let second = chrono::Duration::seconds(1);
         // The span reads the sessions whose last event is in it, the rest every session overlapping the rest:
