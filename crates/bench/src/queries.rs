@@ -261,7 +261,14 @@ pub fn time_http(agent: &ureq::Agent, base: &str, key: &str, site: &str, reps: u
 }
 
 /// Times the mix in-process on the (stopped server's) DuckDB file: engine total vs the SQL alone.
-pub fn time_in_process(db: &std::path::Path, site_id: i64, site: &str, reps: usize) -> anyhow::Result<Vec<Timing>> {
+/// `only`: the queries whose name and range (`"top pages all"`) contain it (all when `None`).
+pub fn time_in_process(
+    db: &std::path::Path,
+    site_id: i64,
+    site: &str,
+    reps: usize,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<Timing>> {
     let rollups = std::sync::Arc::new(tally_query::engine::run::rollup::PeriodRollups::new(200_000));
     let store: std::sync::Arc<dyn tally_store::EventStore> =
         std::sync::Arc::new(DuckEventStore::open(db, 1).context("opening the event store")?);
@@ -292,6 +299,9 @@ pub fn time_in_process(db: &std::path::Path, site_id: i64, site: &str, reps: usi
     let mut out = Vec::new();
     for range in ["30d", "all"] {
         for (name, body) in mix(site, range) {
+            if only.is_some_and(|o| !format!("{name} {range}").contains(o)) {
+                continue;
+            }
             let mut engine = Vec::new();
             let mut raw = Vec::new();
             for _ in 0..reps {

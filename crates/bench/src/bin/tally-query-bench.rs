@@ -33,6 +33,9 @@ struct Args {
     /// the engine between full runs.
     #[arg(long)]
     engine_only: Option<std::path::PathBuf>,
+    /// With `--engine-only`: only the queries whose name and range contain this (`"top pages all"`).
+    #[arg(long)]
+    only: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,7 +44,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(db) = &args.engine_only {
         println!("| query | range | engine first run ms | engine median ms | raw SQL median ms | Tally / raw |");
         println!("|---|---|---|---|---|---|");
-        for t in queries::time_in_process(db, 1, "bench.example", args.reps)? {
+        for t in queries::time_in_process(db, 1, "bench.example", args.reps, args.only.as_deref())? {
             println!(
                 "| {} | {} | {:.1} | {:.1} | {:.1} | {} |",
                 t.name,
@@ -85,7 +88,7 @@ fn main() -> anyhow::Result<()> {
     let peak = server.status_kb("VmHWM:");
     let dir = server.stop();
     let db = dir.path().join("events.duckdb");
-    let inproc = queries::time_in_process(&db, 1, site, args.reps)?;
+    let inproc = queries::time_in_process(&db, 1, site, args.reps, None)?;
     let errors = queries::estimate_errors(&db)?;
     if args.keep {
         println!("data directory kept: {}", dir.keep().display());

@@ -38,7 +38,7 @@ use crate::ast::{Dimension, Filter};
 use crate::engine::sql::Table;
 use crate::parse::date_range::local_instant;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeZone};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -280,7 +280,8 @@ impl Planner<'_> {
         // The kept days (between the part read before them and the rows read after) are summed once for the
         // same kept rows: tens of thousands of rows over a long range.
         let (site_id, what) = (self.ctx.site_id, format!("{} {:?}", counted(table, by, filters), self.ctx.first));
-        // `aggregate_by_bucket` gives the part before the first whole day, the kept days, and the rows read after.
+        // `aggregate_by_bucket` gives the part before the first whole day, the whole days (kept before or now),
+        // and the rest of the range.
         let Some((part, rest)) = chunks.split_first() else { return Ok(None) };
         let Some((fresh, kept)) = rest.split_last() else { return Ok(None) };
         let memo = rollups.kept_sum(site_id, &what, kept);
@@ -371,15 +372,29 @@ impl Planner<'_> {
             oversized.insert((site_id, what));
             missing.clear();
         }
-        for (d, version) in missing {
-            let groups = fresh.iter().filter(|(date, _)| *date == d.date).map(|(_, g)| g.clone()).collect();
-            rollups.put(key(d.date, d.start), version, Arc::new(groups));
-        }
         let part: Vec<Group> = part.into_iter().filter(|(date, _)| *date < head.date).map(|(_, g)| g).collect();
         let mut chunks = vec![Arc::new(part)];
-        // Buckets from `from` on were read again.
-        chunks.extend(kept.into_iter().filter(|(d, _)| d.start < from).map(|(_, g)| g));
-        chunks.push(Arc::new(fresh.into_iter().map(|(_, g)| g).collect()));
+        // One chunk per whole bucket, the very rows kept for it (kept before, or read now and kept from now on),
+        // so that what is derived from kept rows, such as the kept sums, is derived once; then a last chunk for
+        // the rest of the range. (Buckets from `from` on were read again: a kept one keeps its kept rows.)
+        let versions: HashMap<NaiveDate, u64> = missing.iter().map(|(d, v)| (d.date, *v)).collect();
+        let mut kept: HashMap<NaiveDate, Arc<Vec<Group>>> = kept.into_iter().map(|(d, g)| (d.date, g)).collect();
+        let mut by_date: BTreeMap<NaiveDate, Vec<Group>> = BTreeMap::new();
+        for (date, g) in fresh {
+            by_date.entry(date).or_default().push(g);
+        }
+        for d in &buckets {
+            let read = by_date.remove(&d.date);
+            let groups = match kept.remove(&d.date) {
+                Some(groups) => groups,
+                None => Arc::new(read.unwrap_or_default()),
+            };
+            if let Some(version) = versions.get(&d.date) {
+                rollups.put(key(d.date, d.start), *version, groups.clone());
+            }
+            chunks.push(groups);
+        }
+        chunks.push(Arc::new(by_date.into_values().flatten().collect()));
         Ok(Some(chunks))
     }
 
