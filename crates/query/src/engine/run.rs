@@ -71,24 +71,30 @@ pub trait Runner {
 fn offsets(tz: chrono_tz::Tz, first: NaiveDateTime, last: NaiveDateTime) -> Vec<(NaiveDateTime, i64)> {
     let off = |t: NaiveDateTime| tz.offset_from_utc_datetime(&t).fix().local_minus_utc() as i64;
     let mut out = vec![(first, off(first))];
-    // Scan hourly (offset changes happen on hour or half-hour boundaries; refine by bisection).
-    let mut t = first;
-    let step = chrono::Duration::hours(1);
+    // Scan a day at a time (no zone changes its offset and back within a day) and find each change by
+    // bisection, to the second; then scan on from the change, so that two changes within a step are both found.
+    // An hourly scan took ~0.2 ms over 91 days, on every read of a range.
+    let (mut t, mut at_t) = (first, out[0].1);
+    let step = chrono::Duration::days(1);
     while t < last {
         let next = (t + step).min(last);
-        if off(next) != off(t) {
-            let (mut lo, mut hi) = (t, next);
-            while (hi - lo).num_seconds() > 1 {
-                let mid = lo + (hi - lo) / 2;
-                if off(mid) == off(lo) {
-                    lo = mid;
-                } else {
-                    hi = mid;
-                }
-            }
-            out.push((hi, off(hi)));
+        let at_next = off(next);
+        if at_next == at_t {
+            t = next;
+            continue;
         }
-        t = next;
+        let (mut lo, mut hi) = (t, next);
+        while (hi - lo).num_seconds() > 1 {
+            let mid = lo + chrono::Duration::seconds((hi - lo).num_seconds() / 2);
+            if off(mid) == at_t {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        at_t = off(hi);
+        out.push((hi, at_t));
+        t = hi;
     }
     out
 }
@@ -1526,5 +1532,52 @@ fn resolve_names(q: &Query, site_id: i64, runner: &dyn Runner) -> Result<Query, 
     match err {
         Some(e) => Err(e),
         None => Ok(q2),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offsets;
+    use chrono::{NaiveDate, NaiveDateTime, Offset, TimeZone};
+
+    /// Every change of offset, found by looking at every second around each hour the offset differs.
+    fn by_hour(tz: chrono_tz::Tz, first: NaiveDateTime, last: NaiveDateTime) -> Vec<(NaiveDateTime, i64)> {
+        let off = |t: NaiveDateTime| tz.offset_from_utc_datetime(&t).fix().local_minus_utc() as i64;
+        let mut out = vec![(first, off(first))];
+        let mut t = first;
+        while t < last {
+            let next = (t + chrono::Duration::hours(1)).min(last);
+            if off(next) != off(t) {
+                let mut s = t;
+                while off(s) == off(t) {
+                    s += chrono::Duration::seconds(1);
+                }
+                out.push((s, off(s)));
+            }
+            t = next;
+        }
+        out
+    }
+
+    #[test]
+    fn offsets_match_an_hourly_scan_in_zones_with_changes() {
+        let at =
+            |y: i32, m: u32, d: u32, h: u32| NaiveDate::from_ymd_opt(y, m, d).unwrap().and_hms_opt(h, 17, 5).unwrap();
+        let zones = [
+            chrono_tz::Europe::Berlin,
+            chrono_tz::America::New_York,
+            chrono_tz::Australia::Lord_Howe, // half-hour changes
+            chrono_tz::Africa::Casablanca,   // suspended for Ramadan: two changes a month apart
+            chrono_tz::America::Santiago,
+            chrono_tz::UTC,
+        ];
+        for tz in zones {
+            for (first, last) in [(at(2019, 1, 1, 0), at(2024, 12, 31, 23)), (at(2024, 3, 31, 0), at(2024, 3, 31, 2))] {
+                let found = offsets(tz, first, last);
+                assert_eq!(found, by_hour(tz, first, last), "{tz}");
+            }
+        }
+        let berlin = offsets(chrono_tz::Europe::Berlin, at(2024, 1, 1, 0), at(2024, 12, 31, 0));
+        assert_eq!(berlin.len(), 3, "two changes in 2024: {berlin:?}");
     }
 }
