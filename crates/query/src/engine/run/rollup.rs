@@ -423,7 +423,9 @@ impl Planner<'_> {
             _ => (local, |d| d.succ_opt()),
         };
         let mut out = Vec::new();
-        while let (Some(start), Some(next)) = (start_of(date), step(date)) {
+        // Each bucket starts where the one before it ends: one zone lookup per bucket.
+        let mut bucket_start = start_of(date);
+        while let (Some(start), Some(next)) = (bucket_start, step(date)) {
             // Timestamps are whole seconds: a range ending at 23:59:59 holds the whole last day.
             let Some(end) = start_of(next) else { break };
             if end > now || end - chrono::Duration::seconds(1) > last {
@@ -436,7 +438,7 @@ impl Planner<'_> {
                 // is labelled with the range's first date instead of its own, and is read each time.)
                 out.push(Bucket { date, start: first, end });
             }
-            date = next;
+            (date, bucket_start) = (next, Some(end));
         }
         out
     }
